@@ -1,0 +1,62 @@
+"""gancli's single entry point: one parser, subcommands, errors as one line."""
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import os
+import sys
+import typing
+from typing import Sequence
+
+from gancli import __version__
+from gancli.errors import GancliError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (and a hint for mistyped flags)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            flags = [s for a in self._actions for s in a.option_strings]
+            for word in message.split(":", 1)[1].split():
+                if word.startswith("-"):
+                    close = difflib.get_close_matches(word.split("=")[0], flags, n=1)
+                    if close:
+                        message += f" (did you mean {close[0]}?)"
+                        break
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gancli.commands import train_dist
+
+    parser = Parser(prog="gancli", description="Train GANs from the command line "
+                    "(TensorFlow / Keras 3).",
+                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"gancli {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for module in (train_dist,):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except GancliError as e:
+        print(f"gancli {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"gancli {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""Argparse helpers shared by the commands: flags generated from a config schema,
+and the common run-folder flags."""
+from __future__ import annotations
+
+import argparse
+import typing
+
+from gancli import config
+
+_CLI_ONLY = ("config", "preset", "out", "resume", "overwrite", "quiet", "func", "command")
+
+
+def _flag_type(tp):
+    if typing.get_origin(tp) is tuple:
+        return str  # comma-separated list, checked by config.coerce
+    if typing.get_origin(tp) is not None:  # Optional[X]
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return {int: int, float: float, str: str}[tp]
+
+
+def _show(v) -> str:
+    if v is None:
+        return "random"
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(x) for x in v)
+    return str(v)
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, defaults: dict,
+                     default_preset: str) -> None:
+    """One flag per config field (seed spelling and dashed form), default SUPPRESS so
+    only typed flags override; help states the default preset's value."""
+    group = parser.add_argument_group(f"options (defaults shown are preset {default_preset!r})")
+    for name, f in config.schema(cls).items():
+        meta = f.metadata
+        if not meta.get("cli", True):
+            continue
+        flags = [f"--{name}"] + [f"--{a}" for a in meta["aliases"]]
+        flags += [x.replace("_", "-") for x in flags if "_" in x]
+        value = defaults.get(name, f.default)
+        choices = meta.get("choices")
+        help_ = f"{meta['help']}" + (f" [{'|'.join(choices)}]" if choices else "") + \
+            f" (default: {_show(value)})"
+        if f.type is bool:
+            group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_)
+        else:
+            group.add_argument(*flags, dest=name, type=_flag_type(f.type),
+                               default=argparse.SUPPRESS, help=help_,
+                               metavar=name.upper())
+
+
+def add_run_flags(parser: argparse.ArgumentParser, command: str, presets: dict,
+                  default_preset: str) -> None:
+    g = parser.add_argument_group("run")
+    g.add_argument("--preset", choices=sorted(presets), metavar="NAME", default=None,
+                   help=f"start from a named preset: {', '.join(sorted(presets))} "
+                        f"(default: {default_preset})")
+    g.add_argument("--config", metavar="FILE", default=None,
+                   help="start from a YAML config (e.g. configs/NAME.yaml or a run's "
+                        "config.yaml); flags override it")
+    g.add_argument("--out", "--output_fold", "--output-fold", dest="out", metavar="DIR",
+                   default=None, help=f"output folder (default: runs/{command}-<time>)")
+    g.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the run in DIR from its last checkpoint (flags such as "
+                        "--steps extend it)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run folder given by --out")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no log lines on stdout (log.txt still written)")
+
+
+def overrides(args: argparse.Namespace) -> dict:
+    """The config values typed on the command line."""
+    return {k: v for k, v in vars(args).items() if k not in _CLI_ONLY}

@@ -1,0 +1,309 @@
+"""Run configuration: typed, frozen dataclasses and one resolver.
+
+Precedence, lowest first: schema defaults < preset < --config FILE < flags.
+Unknown keys and wrong types raise ConfigError naming the key (with the
+closest valid name), so a typo never silently falls back to a default.
+This module imports no TensorFlow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from gancli.errors import ConfigError
+
+LOSSES = ("bce", "lsgan", "wgan", "wgan-gp", "hinge")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+NOISES = ("uniform", "normal")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "leaky_relu", "elu", "softplus")
+
+
+def opt(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices=None,
+        minimum: float | None = None, cli: bool = True) -> Any:
+    """A config field: default, one-line help, CLI aliases and simple bounds."""
+    meta = dict(help=help, aliases=aliases, choices=choices, minimum=minimum, cli=cli)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fields of the shared training loop, common to every train-* command."""
+
+    preset: str = opt("", "preset the run started from", cli=False)
+    seed: int | None = opt(None, "random seed; runs with the same seed repeat exactly on CPU "
+                           "(default: drawn at start and written to config.yaml)")
+    batch_size: int = opt(10, "real samples per discriminator step", minimum=1)
+    steps: int = opt(30000, "generator steps to train (0: build and write config only)",
+                     minimum=0)
+    latent_dim: int = opt(100, "size of the generator's noise input", aliases=("input_dim",),
+                          minimum=1)
+    noise: str = opt("uniform:0,1", "generator noise: uniform:LO,HI or normal:MU,SD")
+    loss: str = opt("bce", "adversarial loss", choices=LOSSES)
+    real_label: float = opt(1.0, "D's target for real samples under bce (0.9 = seed 001's "
+                            "label smoothing)")
+    fake_label: float = opt(0.0, "D's target for generated samples under bce (0.1 in seed 001)")
+    n_critic: int = opt(1, "discriminator steps per generator step (seed's n_iter_D)",
+                        aliases=("n_iter_D",), minimum=1)
+    n_gen: int = opt(1, "generator steps per iteration (seed's n_iter_G)",
+                     aliases=("n_iter_G",), minimum=1)
+    clip_value: float = opt(0.01, "wgan: clip critic weights to [-c, c]", minimum=0)
+    gp_weight: float = opt(10.0, "wgan-gp: gradient penalty weight", minimum=0)
+    d_optimizer: str = opt("adam", "discriminator optimizer", choices=OPTIMIZERS)
+    d_lr: float = opt(2e-4, "discriminator learning rate", minimum=0)
+    d_beta1: float = opt(0.9, "discriminator adam beta1", minimum=0)
+    d_beta2: float = opt(0.999, "discriminator adam beta2", minimum=0)
+    d_momentum: float = opt(0.0, "discriminator sgd/rmsprop momentum", minimum=0)
+    d_nesterov: bool = opt(False, "discriminator sgd: Nesterov momentum")
+    g_optimizer: str = opt("adam", "generator optimizer", choices=OPTIMIZERS)
+    g_lr: float = opt(2e-4, "generator learning rate", minimum=0)
+    g_beta1: float = opt(0.9, "generator adam beta1", minimum=0)
+    g_beta2: float = opt(0.999, "generator adam beta2", minimum=0)
+    g_momentum: float = opt(0.0, "generator sgd/rmsprop momentum", minimum=0)
+    g_nesterov: bool = opt(False, "generator sgd: Nesterov momentum")
+    lr_decay: bool = opt(False, "decay both learning rates linearly to 0 over the run")
+    ema: float = opt(0.0, "decay of the generator's exponential moving average used for "
+                     "samples and the saved generator (0: off)", minimum=0)
+    sample_every: int = opt(200, "steps between log lines, metrics rows and samples",
+                            aliases=("show_every", "n_show"), minimum=1)
+    checkpoint_every: int = opt(5000, "steps between checkpoints (one is always written at "
+                                "the end)", minimum=1)
+    keep_checkpoints: int = opt(3, "checkpoints kept on disk", minimum=1)
+    max_minutes: float = opt(0.0, "stop cleanly after this many minutes and save everything "
+                             "(0: no limit)", minimum=0)
+
+    def validate(self) -> None:
+        """Cross-field rules, each naming the key at fault."""
+        parse_noise(self.noise, key="noise")
+        if self.ema >= 1:
+            raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
+        if self.loss == "bce" and not (0 <= self.fake_label < self.real_label <= 1):
+            raise ConfigError("real_label and fake_label need 0 <= fake_label < real_label <= 1, "
+                              f"got {self.real_label} and {self.fake_label}")
+
+
+@dataclass(frozen=True)
+class DistConfig(TrainConfig):
+    """train-dist: a GAN that learns a 1-D distribution (seeds 000, 001, 004)."""
+
+    target: str = opt("normal:4,1.25", "distribution to learn: normal:MU,SD or "
+                      "mixture:MU,SD;MU,SD[;...] (equal weights)")
+    vector_len: int = opt(100, "values per sample seen by D (seed's ni_D)", minimum=1)
+    g_arch: str = opt("pointwise", "generator: pointwise (seed 000's Conv1D(k=1) stack, "
+                      "latent = vector_len) or mlp (seed 001's Dense stack)",
+                      choices=("pointwise", "mlp"))
+    g_hidden: tuple[int, ...] = opt((50, 50), "generator hidden widths, comma separated")
+    g_activation: tuple[str, ...] = opt(("relu", "sigmoid"), "generator hidden activations, "
+                                        "one per hidden layer")
+    d_hidden: tuple[int, ...] = opt((50, 50), "discriminator hidden widths, comma separated")
+    d_activation: str = opt("relu", "discriminator hidden activation", choices=ACTIVATIONS)
+    decorate: bool = opt(True, "D sees (x - mean(x))^2 beside x (seed's decorate layer; "
+                         "--no-decorate is the seeds' 'pure' variant)")
+    sort_values: bool = opt(False, "D sees each vector sorted, i.e. its empirical quantiles "
+                            "(the values are i.i.d., so this loses nothing and shows D the "
+                            "distribution's shape)")
+    eval_samples: int = opt(10000, "generated values per metrics row", minimum=100)
+
+    def validate(self) -> None:
+        super().validate()
+        parse_target(self.target, key="target")
+        if self.g_arch == "pointwise" and self.latent_dim != self.vector_len:
+            raise ConfigError(f"g_arch pointwise maps each noise value to one output, so "
+                              f"latent_dim ({self.latent_dim}) must equal vector_len "
+                              f"({self.vector_len})")
+        if len(self.g_activation) != len(self.g_hidden):
+            raise ConfigError(f"g_activation needs one entry per g_hidden layer "
+                              f"({len(self.g_hidden)}), got {len(self.g_activation)}")
+        for a in self.g_activation:
+            if a not in ACTIVATIONS:
+                raise ConfigError(f"g_activation: unknown activation {a!r}; "
+                                  f"valid: {', '.join(ACTIVATIONS)}")
+        for key in ("g_hidden", "d_hidden"):
+            if any(h < 1 for h in getattr(self, key)):
+                raise ConfigError(f"{key} widths must be positive, got {getattr(self, key)}")
+
+
+# --- distribution specs ("uniform:0,1", "normal:4,1.25", "mixture:0,1;5,2") -------------
+
+def _floats(text: str, key: str, n: int) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != n or not all(math.isfinite(v) for v in vals):
+        raise ConfigError(f"{key}: expected {n} comma-separated numbers, got {text!r}")
+    return vals
+
+
+def parse_noise(spec: str, key: str = "noise") -> tuple[str, float, float]:
+    """'uniform:LO,HI' or 'normal:MU,SD' -> (kind, a, b)."""
+    kind, _, args = spec.partition(":")
+    if kind not in NOISES:
+        raise ConfigError(f"{key}: unknown noise {kind!r}; valid: uniform:LO,HI, normal:MU,SD")
+    a, b = _floats(args, key, 2)
+    if (kind == "uniform" and b <= a) or (kind == "normal" and b <= 0):
+        raise ConfigError(f"{key}: empty range in {spec!r}")
+    return kind, a, b
+
+
+def parse_target(spec: str, key: str = "target") -> list[tuple[float, float]]:
+    """'normal:MU,SD' or 'mixture:MU,SD;MU,SD' -> [(mu, sd), ...] (equal weights)."""
+    kind, _, args = spec.partition(":")
+    if kind == "normal":
+        comps = [_floats(args, key, 2)]
+    elif kind == "mixture":
+        comps = [_floats(c, key, 2) for c in args.split(";")]
+        if len(comps) < 2:
+            raise ConfigError(f"{key}: a mixture needs at least two MU,SD components")
+    else:
+        raise ConfigError(f"{key}: unknown target {kind!r}; valid: normal:MU,SD, "
+                          "mixture:MU,SD;MU,SD")
+    if any(sd <= 0 for _, sd in comps):
+        raise ConfigError(f"{key}: standard deviations must be positive in {spec!r}")
+    return [(float(m), float(s)) for m, s in comps]
+
+
+# --- schema introspection -----------------------------------------------------------------
+
+def schema(cls: type) -> dict[str, dataclasses.Field]:
+    """Field name -> Field, with resolved types in field.type."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        f.type = hints[f.name]
+        out[f.name] = f
+    return out
+
+
+def type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"list of {typing.get_args(tp)[0].__name__}"
+    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return f"{inner[0].__name__} or null"
+    return tp.__name__
+
+
+def coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check a YAML/flag value against the field type; return it in canonical form."""
+    origin = typing.get_origin(tp)
+    if origin is not None and origin is not tuple:  # Optional[X]
+        if value is None:
+            return None
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        origin = None
+    if origin is tuple:
+        elem = typing.get_args(tp)[0]
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+            if elem is int:
+                try:
+                    value = [int(v) for v in value]
+                except ValueError:
+                    raise ConfigError(f"{key}: expected a list of int, got {value!r}") from None
+        if not isinstance(value, (list, tuple)) or not value or not all(
+                _is(v, elem) for v in value):
+            raise ConfigError(f"{key}: expected a non-empty {type_name(tp)}, got {value!r}")
+        return tuple(value)
+    if not _is(value, tp):
+        raise ConfigError(f"{key}: expected {type_name(tp)}, got {type(value).__name__} "
+                          f"{value!r}")
+    return float(value) if tp is float else value
+
+
+def _is(value: Any, tp: type) -> bool:
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def unknown_key(key: str, valid: typing.Iterable[str], what: str = "config key",
+                where: str = "", list_valid: bool = False) -> ConfigError:
+    """'unknown config key 'batchsize' in f.yaml; did you mean 'batch_size'?'"""
+    valid = sorted(valid)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if list_valid:
+        hint += f" (valid: {', '.join(valid)})"
+    return ConfigError(f"unknown {what} {key!r}{where}{hint}")
+
+
+def build(cls: type, values: Mapping[str, Any], source: str = "") -> Any:
+    """Build and validate a config from a mapping; unknown keys and bad types raise."""
+    fields_ = schema(cls)
+    where = f" in {source}" if source else ""
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields_:
+            raise unknown_key(key, fields_, where=where)
+        f = fields_[key]
+        v = coerce(key, value, f.type)
+        if f.metadata.get("choices") and v not in f.metadata["choices"]:
+            raise ConfigError(f"{key}: unknown value {v!r}; valid: "
+                              f"{', '.join(f.metadata['choices'])}")
+        minimum = f.metadata.get("minimum")
+        if minimum is not None and v is not None and v < minimum:
+            bound = "positive" if minimum == 1 else f">= {minimum}"
+            raise ConfigError(f"{key} must be {bound}, got {v}")
+        kwargs[key] = v
+    cfg = cls(**kwargs)
+    cfg.validate()
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain YAML-ready dict (tuples become lists), in field order."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(cfg).items()}
+
+
+def resolve(cls: type, presets: Mapping[str, dict], default_preset: str, *,
+            preset: str | None = None, config_path: str | None = None,
+            overrides: Mapping[str, Any] | None = None) -> Any:
+    """Defaults < preset < config file < overrides -> validated frozen config."""
+    file_values: dict[str, Any] = {}
+    if config_path:
+        file_values = load_yaml(config_path)
+    name = preset or file_values.get("preset") or default_preset
+    if name not in presets:
+        raise unknown_key(name, presets, "preset", list_valid=True)
+    values = dict(presets[name])
+    values.update(file_values)
+    values.update(overrides or {})
+    values["preset"] = name
+    return build(cls, values, source=config_path or "")
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    import yaml
+
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: "
+                          f"{getattr(e, 'problem', None) or e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config {path}: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def dump_yaml(cfg: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)

@@ -1,0 +1,31 @@
+"""User-facing errors. Anything a user can get wrong raises GancliError;
+cli.main prints it as one line and exits non-zero, without a traceback."""
+from __future__ import annotations
+
+
+class GancliError(Exception):
+    """A mistake the user can fix: bad flag, bad file, bad config."""
+
+    exit_code = 2
+
+
+class ConfigError(GancliError):
+    pass
+
+
+class DataError(GancliError):
+    pass
+
+
+class CheckpointError(GancliError):
+    pass
+
+
+class RunDirError(GancliError):
+    pass
+
+
+class DivergenceError(GancliError):
+    """Training produced a non-finite loss or weight."""
+
+    exit_code = 3

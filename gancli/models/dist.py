@@ -1,0 +1,53 @@
+"""Generators and discriminators for 1-D distributions (seeds 000, 001, 004)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import layers
+
+from gancli.models.layers import Decorate, SortValues
+
+
+def _act(name: str):
+    return layers.LeakyReLU(0.2) if name == "leaky_relu" else layers.Activation(name)
+
+
+def build_generator(arch: str, latent_dim: int, vector_len: int, hidden: Sequence[int],
+                    activations: Sequence[str]) -> keras.Model:
+    """noise (latent_dim,) -> values (vector_len,).
+
+    pointwise: seed 000's Reshape -> Conv1D(h, 1) ... -> Conv1D(1, 1) -> Flatten, which
+      maps every noise value through the same small network (latent_dim == vector_len).
+    mlp: seed 001's Dense stack ending in a linear Dense(vector_len).
+    """
+    z = keras.Input((latent_dim,), name="noise")
+    if arch == "pointwise":
+        h = layers.Reshape((latent_dim, 1))(z)
+        for width, act in zip(hidden, activations):
+            h = layers.Conv1D(width, 1)(h)
+            h = _act(act)(h)
+        h = layers.Conv1D(1, 1)(h)
+        out = layers.Flatten(name="values")(h)
+    elif arch == "mlp":
+        h = z
+        for width, act in zip(hidden, activations):
+            h = _act(act)(layers.Dense(width)(h))
+        out = layers.Dense(vector_len, name="values")(h)
+    else:
+        raise ValueError(f"unknown generator arch {arch!r}")
+    return keras.Model(z, out, name="generator")
+
+
+def build_discriminator(vector_len: int, hidden: Sequence[int], activation: str,
+                        decorate: bool, sort: bool = False) -> keras.Model:
+    """values (vector_len,) -> logit (1,). Seed 000: Decorate -> Dense(50) x2 -> Dense(1).
+    `sort` first sorts each vector (see SortValues)."""
+    x = keras.Input((vector_len,), name="values")
+    h = SortValues()(x) if sort else x
+    if decorate:
+        h = Decorate()(h)
+    for width in hidden:
+        h = _act(activation)(layers.Dense(width)(h))
+    out = layers.Dense(1, name="logit")(h)
+    return keras.Model(x, out, name="discriminator")

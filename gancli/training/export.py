@@ -1,0 +1,32 @@
+"""Final model files: generator.{h5,keras} with generator.json beside them, and the
+discriminator likewise. The generator is saved with stock Keras layers only, so
+`keras.models.load_model` opens it without gancli; the discriminator may hold
+gancli's registered layers (import gancli.models.layers first)."""
+from __future__ import annotations
+
+import json
+import os
+
+from gancli import __version__, rundir
+
+
+def versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {"gancli": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def save_model(model, path: str) -> None:
+    """model.save through a temporary name, so `path` is always complete."""
+    with rundir.atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def save_models(trainer, out: str, sidecar: dict) -> None:
+    meta = dict(sidecar, versions=versions())
+    for name, model in (("generator", trainer.sampler), ("discriminator", trainer.D)):
+        save_model(model, os.path.join(out, f"{name}.keras"))
+        save_model(model, os.path.join(out, f"{name}.h5"))
+        rundir.write_text(os.path.join(out, f"{name}.json"),
+                          json.dumps(dict(meta, model=name), indent=2) + "\n")

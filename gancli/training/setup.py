@@ -1,0 +1,41 @@
+"""Assemble a GANTrainer from the shared TrainConfig fields (loss, optimizers,
+schedules, noise, EMA). Model builders and data sources come from the command."""
+from __future__ import annotations
+
+import keras
+
+from gancli.config import TrainConfig, parse_noise
+from gancli.losses import make_loss
+from gancli.training.trainer import GANTrainer, make_optimizer
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Python, NumPy, TF and Keras seeds (model initializers draw from these)."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _lr(lr: float, decay_steps: int, decay: bool):
+    if not decay or decay_steps <= 0:
+        return lr
+    return keras.optimizers.schedules.PolynomialDecay(lr, decay_steps, end_learning_rate=0.0)
+
+
+def make_trainer(cfg: TrainConfig, generator, discriminator, source,
+                 jit_compile: bool = False) -> GANTrainer:
+    d_opt = make_optimizer(cfg.d_optimizer, _lr(cfg.d_lr, cfg.steps * cfg.n_critic,
+                                                 cfg.lr_decay),
+                           beta1=cfg.d_beta1, beta2=cfg.d_beta2, momentum=cfg.d_momentum,
+                           nesterov=cfg.d_nesterov)
+    g_opt = make_optimizer(cfg.g_optimizer, _lr(cfg.g_lr, cfg.steps * cfg.n_gen, cfg.lr_decay),
+                           beta1=cfg.g_beta1, beta2=cfg.g_beta2, momentum=cfg.g_momentum,
+                           nesterov=cfg.g_nesterov)
+    loss = make_loss(cfg.loss, real_label=cfg.real_label, fake_label=cfg.fake_label,
+                     clip_value=cfg.clip_value, gp_weight=cfg.gp_weight)
+    return GANTrainer(generator, discriminator, loss, g_opt, d_opt, source,
+                      batch_size=cfg.batch_size, latent_dim=cfg.latent_dim,
+                      noise=parse_noise(cfg.noise), n_critic=cfg.n_critic, n_gen=cfg.n_gen,
+                      ema=cfg.ema, seed=cfg.seed, jit_compile=jit_compile)

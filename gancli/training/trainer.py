@@ -1,0 +1,211 @@
+"""The one shared GAN training loop: alternating D and G steps, compiled.
+
+`GANTrainer.train(n)` runs n iterations inside one tf.function call (a
+tf.while_loop), so no Python runs between steps. Each iteration takes `n_critic`
+discriminator steps and `n_gen` generator steps. Gradients are taken only for the
+network being trained, and the other network is run through `stateless_call`, so
+a G step leaves every D variable (BatchNorm statistics and RNG state included)
+bit-identical, and a D step leaves G's likewise. The seeds' `trainable = False`
+trick does not freeze anything in Keras 3; this does.
+
+The trainer knows nothing of configs or files: it gets models, a loss, two
+optimizers and a `source` of real samples that draws batches inside the graph.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gancli.losses import Loss
+
+
+class RealSource(Protocol):
+    """Draws real batches inside the graph. `variables` is state to checkpoint."""
+
+    num_classes: int
+    variables: list
+
+    def sample(self, rng: tf.random.Generator, n: int):
+        """-> (x, labels or None), both tensors with leading dimension n."""
+
+
+def make_optimizer(name: str, lr, *, beta1=0.9, beta2=0.999, momentum=0.0,
+                   nesterov=False) -> keras.optimizers.Optimizer:
+    """Optimizer by config name; `lr` may be a float or a Keras schedule."""
+    if name == "adam":
+        return keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(lr, momentum=momentum)
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=momentum, nesterov=nesterov)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def sample_noise(rng: tf.random.Generator, shape, noise: tuple[str, float, float]):
+    kind, a, b = noise
+    if kind == "uniform":
+        return rng.uniform(shape, a, b)
+    return rng.normal(shape, a, b)
+
+
+class GANTrainer:
+    """Owns G, D, their optimizers, the EMA generator, the step counter and the RNG."""
+
+    STATS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: Loss,
+                 g_optimizer, d_optimizer, source: RealSource, *, batch_size: int,
+                 latent_dim: int, noise: tuple[str, float, float], n_critic: int = 1,
+                 n_gen: int = 1, ema: float = 0.0, seed: int = 0, jit_compile: bool = False):
+        self.G, self.D, self.loss = generator, discriminator, loss
+        self.g_opt, self.d_opt = g_optimizer, d_optimizer
+        self.source = source
+        self.batch_size, self.latent_dim, self.noise = batch_size, latent_dim, noise
+        self.n_critic, self.n_gen, self.ema = n_critic, n_gen, ema
+        self.num_classes = source.num_classes
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.rng = tf.random.Generator.from_seed(seed)
+        self.g_opt.build(self.G.trainable_variables)
+        self.d_opt.build(self.D.trainable_variables)
+        self.G_ema = None
+        if ema > 0:
+            self.G_ema = keras.models.clone_model(generator)
+            self.G_ema.set_weights(generator.get_weights())
+        self._train = tf.function(self._train_chunk, jit_compile=jit_compile)
+        self._generate = tf.function(self._generate_fn)
+
+    # --- the loop ----------------------------------------------------------------------
+
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator used for samples and export: the EMA copy when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def train(self, n: int) -> dict[str, float]:
+        """Run n iterations; return the stats averaged over them."""
+        out = self._train(tf.constant(n, tf.int64))
+        return dict(zip(self.STATS, (float(v) for v in out.numpy())))
+
+    def _train_chunk(self, n):
+        sums = tf.zeros([4])
+        for _ in tf.range(n):
+            d_stats = tf.zeros([3])
+            for _ in range(self.n_critic):
+                d_stats += self._d_step()
+            g_loss = tf.constant(0.0)
+            for _ in range(self.n_gen):
+                g_loss += self._g_step()
+            d_stats /= self.n_critic
+            sums += tf.stack([d_stats[0], g_loss / self.n_gen, d_stats[1], d_stats[2]])
+            self.step.assign_add(1)
+        return sums / tf.cast(n, tf.float32)
+
+    def _noise_and_labels(self, n):
+        z = sample_noise(self.rng, [n, self.latent_dim], self.noise)
+        if not self.num_classes:
+            return z, None
+        y = self.rng.uniform([n], 0, self.num_classes, dtype=tf.int32)
+        return z, y
+
+    @staticmethod
+    def _inputs(x, y):
+        return x if y is None else [x, y]
+
+    @staticmethod
+    def _frozen_call(model, inputs):
+        # Run `model` in training mode without touching any of its variables: moving
+        # statistics and RNG state it would update are computed and thrown away.
+        out, _ = model.stateless_call([v.value for v in model.trainable_variables],
+                                      [v.value for v in model.non_trainable_variables],
+                                      inputs, training=True)
+        return out
+
+    def _report(self, out):
+        out = tf.cast(out, tf.float32)
+        return tf.reduce_mean(tf.sigmoid(out) if self.loss.probability else out)
+
+    def _d_step(self):
+        real, y_real = self.source.sample(self.rng, self.batch_size)
+        z, y_fake = self._noise_and_labels(self.batch_size)
+        fake = self._frozen_call(self.G, self._inputs(z, y_fake))
+        with tf.GradientTape() as tape:
+            real_out = self.D(self._inputs(real, y_real), training=True)
+            fake_out = self.D(self._inputs(fake, y_fake), training=True)
+            loss = self.loss.d_loss(real_out, fake_out)
+            if self.loss.gp_weight:
+                loss += self.loss.gp_weight * self._gradient_penalty(real, fake, y_real)
+        weights = self.D.trainable_variables
+        self.d_opt.apply(tape.gradient(loss, weights), weights)
+        if self.loss.clip:
+            for w in weights:
+                w.assign(tf.clip_by_value(w, -self.loss.clip, self.loss.clip))
+        return tf.stack([tf.cast(loss, tf.float32), self._report(real_out),
+                         self._report(fake_out)])
+
+    def _gradient_penalty(self, real, fake, labels):
+        """(||grad_x D(x_hat)|| - 1)^2 on random interpolates (Gulrajani et al. 2017)."""
+        shape = [tf.shape(real)[0]] + [1] * (len(real.shape) - 1)
+        eps = self.rng.uniform(shape)
+        x_hat = eps * real + (1.0 - eps) * tf.cast(fake, real.dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(x_hat)
+            out = self.D(self._inputs(x_hat, labels), training=True)
+        grads = tape.gradient(out, x_hat)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=list(range(1, len(real.shape))))
+                       + 1e-12)
+        return tf.reduce_mean(tf.square(norm - 1.0))
+
+    def _g_step(self):
+        z, y = self._noise_and_labels(self.batch_size)
+        with tf.GradientTape() as tape:
+            fake = self.G(self._inputs(z, y), training=True)
+            loss = self.loss.g_loss(self._frozen_call(self.D, self._inputs(fake, y)))
+        weights = self.G.trainable_variables
+        self.g_opt.apply(tape.gradient(loss, weights), weights)
+        if self.G_ema is not None:
+            self._update_ema()
+        return tf.cast(loss, tf.float32)
+
+    def _update_ema(self):
+        # warm-up: early on the average follows G closely instead of its random init
+        t = tf.cast(self.step, tf.float32)
+        beta = tf.minimum(self.ema, (1.0 + t) / (10.0 + t))
+        for e, w in zip(self.G_ema.trainable_variables, self.G.trainable_variables):
+            e.assign(beta * e + (1.0 - beta) * w)
+        for e, w in zip(self.G_ema.non_trainable_variables, self.G.non_trainable_variables):
+            e.assign(w)
+
+    # --- sampling ----------------------------------------------------------------------
+
+    def _generate_fn(self, z, y):
+        return self.sampler(self._inputs(z, y), training=False)
+
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None,
+                 batch: int = 1024) -> np.ndarray:
+        """Samples from the sampler generator for fixed noise (and labels)."""
+        outs = []
+        for i in range(0, len(z), batch):
+            y = None if labels is None else tf.constant(labels[i:i + batch], tf.int32)
+            outs.append(self._generate(tf.constant(z[i:i + batch], tf.float32), y).numpy())
+        return np.concatenate(outs).astype(np.float32)
+
+    def discriminate(self, x: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """D's raw outputs for samples x (inference mode)."""
+        return np.asarray(self.D(self._inputs(x, labels), training=False)).reshape(-1)
+
+    # --- state for checkpoints ---------------------------------------------------------
+
+    def state_variables(self) -> dict[str, list]:
+        """Every variable a resumed run needs, grouped and in a stable order."""
+        groups = {
+            "G": self.G.variables, "D": self.D.variables,
+            "g_opt": self.g_opt.variables, "d_opt": self.d_opt.variables,
+            "step": [self.step], "rng": [self.rng.state],
+            "source": list(self.source.variables),
+        }
+        if self.G_ema is not None:
+            groups["G_ema"] = self.G_ema.variables
+        return groups
