@@ -9,7 +9,7 @@ test:
 	$(PYTHON) -m pytest
 
 lint:
-	$(PYTHON) -m ruff check --line-length 100 gancli tests benchmarks
+	$(PYTHON) -m ruff check gancli tests benchmarks
 
 smoke:
 	gancli train-dist --steps 400 --out runs/smoke --overwrite --quiet

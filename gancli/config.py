@@ -103,6 +103,9 @@ class DistConfig(TrainConfig):
     d_activation: str = opt("relu", "discriminator hidden activation", choices=ACTIVATIONS)
     decorate: bool = opt(True, "D sees (x - mean(x))^2 beside x (seed's decorate layer; "
                          "--no-decorate is the seeds' 'pure' variant)")
+    normalize: bool = opt(True, "both nets work in standardized units (x - mean) / std of "
+                          "the target; fixed Rescaling layers convert (off: the seeds' raw "
+                          "scale)")
     sort_values: bool = opt(False, "D sees each vector sorted, i.e. its empirical quantiles "
                             "(the values are i.i.d., so this loses nothing and shows D the "
                             "distribution's shape)")

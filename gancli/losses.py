@@ -48,7 +48,8 @@ class LSGAN(Loss):
     name = "lsgan"
 
     def d_loss(self, real_out, fake_out):
-        return 0.5 * (tf.reduce_mean(tf.square(real_out - 1.0)) + tf.reduce_mean(tf.square(fake_out)))
+        return 0.5 * (tf.reduce_mean(tf.square(real_out - 1.0))
+                      + tf.reduce_mean(tf.square(fake_out)))
 
     def g_loss(self, fake_out):
         return 0.5 * tf.reduce_mean(tf.square(fake_out - 1.0))

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     session = _run.start(args, NAME, DistConfig, _normal_shorthand)
     cfg = session.cfg
 
+    from gancli import distmetrics
     from gancli.config import parse_target
     from gancli.data.dist import DistSource
     from gancli.models import dist as models
@@ -39,11 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from gancli.training.setup import make_trainer, seed_everything
 
     seed_everything(cfg.seed)
+    comps = parse_target(cfg.target)
+    scale = distmetrics.target_moments(comps) if cfg.normalize else (0.0, 1.0)
     G = models.build_generator(cfg.g_arch, cfg.latent_dim, cfg.vector_len, cfg.g_hidden,
-                               cfg.g_activation)
+                               cfg.g_activation, scale)
     D = models.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
-                                   cfg.decorate, cfg.sort_values)
-    trainer = make_trainer(cfg, G, D, DistSource(parse_target(cfg.target), cfg.vector_len))
+                                   cfg.decorate, cfg.sort_values, scale)
+    trainer = make_trainer(cfg, G, D, DistSource(comps, cfg.vector_len))
     reporter = DistReporter(cfg, session.out, cfg.seed)
     runner.fit(trainer, cfg, session.out, reporter, resume=session.resume, quiet=args.quiet)
     return 0

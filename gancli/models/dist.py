@@ -14,12 +14,16 @@ def _act(name: str):
 
 
 def build_generator(arch: str, latent_dim: int, vector_len: int, hidden: Sequence[int],
-                    activations: Sequence[str]) -> keras.Model:
+                    activations: Sequence[str], scale: tuple[float, float] = (0.0, 1.0)
+                    ) -> keras.Model:
     """noise (latent_dim,) -> values (vector_len,).
 
     pointwise: seed 000's Reshape -> Conv1D(h, 1) ... -> Conv1D(1, 1) -> Flatten, which
       maps every noise value through the same small network (latent_dim == vector_len).
     mlp: seed 001's Dense stack ending in a linear Dense(vector_len).
+    scale=(mu, sd): the network works in standardized units and a final fixed
+      Rescaling maps its output to mu + sd * out (a stock layer: the saved model
+      produces values on the target's scale and loads without gancli).
     """
     z = keras.Input((latent_dim,), name="noise")
     if arch == "pointwise":
@@ -28,23 +32,27 @@ def build_generator(arch: str, latent_dim: int, vector_len: int, hidden: Sequenc
             h = layers.Conv1D(width, 1)(h)
             h = _act(act)(h)
         h = layers.Conv1D(1, 1)(h)
-        out = layers.Flatten(name="values")(h)
+        out = layers.Flatten()(h)
     elif arch == "mlp":
         h = z
         for width, act in zip(hidden, activations):
             h = _act(act)(layers.Dense(width)(h))
-        out = layers.Dense(vector_len, name="values")(h)
+        out = layers.Dense(vector_len)(h)
     else:
         raise ValueError(f"unknown generator arch {arch!r}")
+    out = layers.Rescaling(scale[1], offset=scale[0], name="values")(out)
     return keras.Model(z, out, name="generator")
 
 
 def build_discriminator(vector_len: int, hidden: Sequence[int], activation: str,
-                        decorate: bool, sort: bool = False) -> keras.Model:
+                        decorate: bool, sort: bool = False,
+                        scale: tuple[float, float] = (0.0, 1.0)) -> keras.Model:
     """values (vector_len,) -> logit (1,). Seed 000: Decorate -> Dense(50) x2 -> Dense(1).
-    `sort` first sorts each vector (see SortValues)."""
+    `sort` first sorts each vector (see SortValues); scale=(mu, sd) standardizes the
+    input, (x - mu) / sd, the inverse of the generator's output scaling."""
     x = keras.Input((vector_len,), name="values")
-    h = SortValues()(x) if sort else x
+    h = layers.Rescaling(1.0 / scale[1], offset=-scale[0] / scale[1], name="standardize")(x)
+    h = SortValues()(h) if sort else h
     if decorate:
         h = Decorate()(h)
     for width in hidden:

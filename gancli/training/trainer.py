@@ -131,9 +131,13 @@ class GANTrainer:
         real, y_real = self.source.sample(self.rng, self.batch_size)
         z, y_fake = self._noise_and_labels(self.batch_size)
         fake = self._frozen_call(self.G, self._inputs(z, y_fake))
+        n = tf.shape(real)[0]
+        both = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
+        labels = None if y_real is None else tf.concat([y_real, y_fake], axis=0)
         with tf.GradientTape() as tape:
-            real_out = self.D(self._inputs(real, y_real), training=True)
-            fake_out = self.D(self._inputs(fake, y_fake), training=True)
+            # one D call on [real; fake], as the seeds' train_on_batch did: half the ops
+            out = self.D(self._inputs(both, labels), training=True)
+            real_out, fake_out = out[:n], out[n:]
             loss = self.loss.d_loss(real_out, fake_out)
             if self.loss.gp_weight:
                 loss += self.loss.gp_weight * self._gradient_penalty(real, fake, y_real)
