@@ -30,7 +30,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gancli.commands import train_dist
+    from gancli.commands import train_dist, train_mnist
 
     parser = Parser(prog="gancli", description="Train GANs from the command line "
                     "(TensorFlow / Keras 3).",
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gancli {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (train_dist,):
+    for module in (train_dist, train_mnist):
         module.add_parser(sub)
     return parser
 

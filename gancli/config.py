@@ -130,6 +130,42 @@ class DistConfig(TrainConfig):
                 raise ConfigError(f"{key} widths must be positive, got {getattr(self, key)}")
 
 
+IMAGE_MODELS = ("seed-classic", "dcgan", "wgan")
+DATASETS = ("mnist", "fashion_mnist", "folder")
+
+
+@dataclass(frozen=True)
+class ImageConfig(TrainConfig):
+    """train-mnist: convolutional GANs on MNIST-like images (seeds 000, 002, 003)."""
+
+    steps: int | None = opt(None, "cap on generator steps (default: --epochs decides; "
+                            "0: build and write config only)", minimum=0)
+    epochs: int = opt(20, "passes over the training images (each D step sees one batch)",
+                      minimum=1)
+    dataset: str = opt("mnist", "mnist | fashion_mnist (Keras loader, or Debian's "
+                       "dataset-fashion-mnist when installed) | folder (your images, --data)",
+                       choices=DATASETS)
+    data: str | None = opt(None, "local data: a Keras-layout mnist.npz, a folder of IDX files "
+                           "(*-images-idx3-ubyte[.gz]) or, with --dataset folder, of images")
+    n_train: int = opt(0, "keep only the first N training images (0: all)", minimum=0)
+    channels: int = opt(0, "1: grayscale, 3: RGB (0: as the data comes)", minimum=0)
+    image_size: int = opt(0, "resize images to SIZE x SIZE, a multiple of 4 (0: keep)",
+                          minimum=0)
+    model: str = opt("dcgan", "network pair", choices=IMAGE_MODELS)
+    conditional: bool = opt(False, "class-conditional G and projection D (needs labels); "
+                            "then `gancli generate --label K`")
+    grid_size: int = opt(64, "images in the fixed-noise sample grid", minimum=1)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.channels not in (0, 1, 3):
+            raise ConfigError(f"channels must be 0, 1 or 3, got {self.channels}")
+        if self.image_size % 4:
+            raise ConfigError(f"image_size must be a multiple of 4, got {self.image_size}")
+        if self.dataset == "folder" and not self.data:
+            raise ConfigError("dataset folder needs --data PATH, a folder of images")
+
+
 # --- distribution specs ("uniform:0,1", "normal:4,1.25", "mixture:0,1;5,2") -------------
 
 def _floats(text: str, key: str, n: int) -> tuple[float, ...]:

@@ -31,9 +31,49 @@ PRESETS: dict[str, dict[str, dict]] = {
             batch_size=400, steps=7500, sample_every=250, ema=0.999,
         ),
     },
+    "train-mnist": {
+        # seed 002 / DCGAN guidelines: strided convs, batchnorm and ReLU in G, tanh out,
+        # LeakyReLU in D; Adam 2e-4, beta1 0.5; latent 100. EMA of G for samples.
+        "dcgan": dict(
+            model="dcgan", loss="bce", latent_dim=100, noise="uniform:-1,1",
+            d_optimizer="adam", d_lr=2e-4, d_beta1=0.5, d_beta2=0.999,
+            g_optimizer="adam", g_lr=2e-4, g_beta1=0.5, g_beta2=0.999,
+            batch_size=64, epochs=20, sample_every=500, checkpoint_every=2000, ema=0.999,
+        ),
+        # seed 000: tanh/upsampling G, max-pool D, SGD Nesterov 5e-4 momentum 0.9,
+        # noise U(-1, 1), --batch_size 16 --epochs 1000 (the seed's latent was 10).
+        "seed-classic": dict(
+            model="seed-classic", loss="bce", latent_dim=100, noise="uniform:-1,1",
+            d_optimizer="sgd", d_lr=5e-4, d_momentum=0.9, d_nesterov=True,
+            g_optimizer="sgd", g_lr=5e-4, g_momentum=0.9, g_nesterov=True,
+            batch_size=16, epochs=1000, sample_every=500, checkpoint_every=5000, ema=0.0,
+        ),
+        # seed 003: WGAN, linear critic, weight clipping 0.01, RMSprop 5e-5, n_critic 5,
+        # batch 64, latent 100, uniform noise, 40,000 steps.
+        "wgan": dict(
+            model="wgan", loss="wgan", clip_value=0.01, latent_dim=100, noise="uniform:-1,1",
+            d_optimizer="rmsprop", d_lr=5e-5, g_optimizer="rmsprop", g_lr=5e-5,
+            n_critic=5, batch_size=64, epochs=1000, steps=40000, sample_every=500,
+            checkpoint_every=5000, ema=0.0,
+        ),
+        # WGAN-GP (Gulrajani et al. 2017): gradient penalty 10, Adam 1e-4 (0.5, 0.9).
+        "wgan-gp": dict(
+            model="wgan", loss="wgan-gp", gp_weight=10.0, latent_dim=100,
+            noise="uniform:-1,1", d_optimizer="adam", d_lr=1e-4, d_beta1=0.5, d_beta2=0.9,
+            g_optimizer="adam", g_lr=1e-4, g_beta1=0.5, g_beta2=0.9, n_critic=5,
+            batch_size=64, epochs=100, sample_every=500, checkpoint_every=5000, ema=0.999,
+        ),
+        # seed 003's LSGAN: least-squares loss on the DCGAN pair.
+        "lsgan": dict(
+            model="dcgan", loss="lsgan", latent_dim=100, noise="uniform:-1,1",
+            d_optimizer="adam", d_lr=2e-4, d_beta1=0.5, g_optimizer="adam", g_lr=2e-4,
+            g_beta1=0.5, batch_size=64, epochs=20, sample_every=500, checkpoint_every=2000,
+            ema=0.999,
+        ),
+    },
 }
 
-DEFAULT_PRESET = {"train-dist": "seed-normal"}
+DEFAULT_PRESET = {"train-dist": "seed-normal", "train-mnist": "dcgan"}
 
 
 def write_configs(folder: str) -> list[str]:

@@ -2,6 +2,6 @@
 Modules here import no TensorFlow at import time (help and argument errors stay fast)."""
 from __future__ import annotations
 
-from gancli.config import DistConfig
+from gancli.config import DistConfig, ImageConfig
 
-SCHEMAS = {"train-dist": DistConfig}
+SCHEMAS = {"train-dist": DistConfig, "train-mnist": ImageConfig}

@@ -36,7 +36,7 @@ class DistReporter:
         fake = trainer.generate(self.noise).ravel()[: self.cfg.eval_samples]
         row = {"real_mean": float(self.real.mean()), "real_std": float(self.real.std())}
         row.update(distmetrics.summarize(fake, self.comps))
-        path = os.path.join(self.out, "samples", f"hist_{step:08d}.png")
+        path = os.path.join(self.out, "samples", f"hist_{step:06d}.png")
         self.bg.submit(plotting.dist_histogram, path, self.real, fake,
                        self.noise.ravel()[: self.cfg.eval_samples],
                        f"step {step}: W1 {row['w1']:.3f}, KS {row['ks']:.3f}")

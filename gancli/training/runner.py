@@ -48,9 +48,10 @@ class Log:
             print(line, flush=True)
 
 
-def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, resume: bool = False,
-        quiet: bool = False, sidecar: dict | None = None) -> dict:
-    """Train to cfg.steps (or the time limit); return the last metrics row."""
+def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | None = None,
+        resume: bool = False, quiet: bool = False, sidecar: dict | None = None) -> dict:
+    """Train to `steps` (default cfg.steps) or the time limit; return the last metrics row."""
+    total = cfg.steps if steps is None else steps
     log = Log(out, quiet)
     ckpt_dir = os.path.join(out, "checkpoints")
     groups = trainer.state_variables()
@@ -68,7 +69,7 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, resume: bool 
     metrics = rundir.MetricsLog(os.path.join(out, "metrics.csv"),
                                 base_cols + list(reporter.columns),
                                 resume_step=step if resume else None)
-    bar = _progress(cfg.steps, step, quiet)
+    bar = _progress(total, step, quiet, reporter.unit)
     log.bar = bar
     started = time.perf_counter()
     deadline = started + cfg.max_minutes * 60 if cfg.max_minutes else math.inf
@@ -80,11 +81,11 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, resume: bool 
                         {"elapsed": elapsed_before + time.perf_counter() - started},
                         keep=cfg.keep_checkpoints)
 
-    if step == 0 and cfg.steps > 0:
+    if step == 0 and total > 0:
         row = reporter.report(trainer, 0)  # the untrained baseline: samples/step_00000000
-    while step < cfg.steps:
+    while step < total:
         next_event = min(_next(step, cfg.sample_every), _next(step, cfg.checkpoint_every),
-                         cfg.steps)
+                         total)
         n = max(1, min(next_event - step, cap))
         t0 = time.perf_counter()
         stats = trainer.train(n)
@@ -99,12 +100,17 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, resume: bool 
             sums[k] += v * n
         n_int, t_int = n_int + n, t_int + dt
         if bar is not None:
-            bar.update(n)
-            bar.set_postfix(d_loss=f"{stats['d_loss']:.3f}", g_loss=f"{stats['g_loss']:.3f}",
+            epoch = getattr(reporter, "epoch", None)
+            if epoch is not None:
+                bar.set_description(f"epoch {int(epoch(step)) + 1}", refresh=False)
+            bar.set_postfix({"d_loss": f"{stats['d_loss']:.3f}",
+                             "g_loss": f"{stats['g_loss']:.3f}",
+                             f"{reporter.unit}s/s": f"{n / dt * reporter.samples_per_step:.0f}"},
                             refresh=False)
+            bar.update(n)
         if time.perf_counter() > deadline:
             stop_reason = f"time limit of {cfg.max_minutes:g} min reached"
-        if step % cfg.sample_every == 0 or step == cfg.steps or stop_reason:
+        if step % cfg.sample_every == 0 or step == total or stop_reason:
             rate = n_int / max(t_int, 1e-9)
             row = {"step": step, **{k: v / n_int for k, v in sums.items()},
                    f"{reporter.unit}s_per_s": rate * reporter.samples_per_step,
@@ -115,12 +121,12 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, resume: bool 
                 row["epoch"] = epoch(step)
             row.update(reporter.report(trainer, step))
             metrics.append(row)
-            log(f"step {step:>{len(str(cfg.steps))}}/{cfg.steps}  "
+            log(f"step {step:>{len(str(total))}}/{total}  "
                 f"d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}  "
                 f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  "
                 f"{reporter.describe(row)}  {rate:.0f} steps/s")
             sums, n_int, t_int = {k: 0.0 for k in GANTrainer.STATS}, 0, 0.0
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop_reason:
+        if step % cfg.checkpoint_every == 0 or step == total or stop_reason:
             save_checkpoint()
         if stop_reason:
             break
@@ -129,7 +135,7 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, resume: bool 
         log.bar = None
     if stop_reason:
         log(f"stopped at step {step}: {stop_reason}; continue with --resume {out}")
-    if cfg.steps == 0:
+    if total == 0:
         return row
     if not checkpoint.list_checkpoints(ckpt_dir):
         save_checkpoint()
@@ -143,9 +149,10 @@ def _next(step: int, every: int) -> int:
     return (step // every + 1) * every
 
 
-def _progress(total: int, initial: int, quiet: bool):
+def _progress(total: int, initial: int, quiet: bool, unit: str):
     if quiet or not sys.stdout.isatty() or total == 0:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False)
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False,
+                desc="train")

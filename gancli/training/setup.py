@@ -24,13 +24,15 @@ def _lr(lr: float, decay_steps: int, decay: bool):
     return keras.optimizers.schedules.PolynomialDecay(lr, decay_steps, end_learning_rate=0.0)
 
 
-def make_trainer(cfg: TrainConfig, generator, discriminator, source,
-                 jit_compile: bool = False) -> GANTrainer:
-    d_opt = make_optimizer(cfg.d_optimizer, _lr(cfg.d_lr, cfg.steps * cfg.n_critic,
+def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
+                 steps: int | None = None, jit_compile: bool = False) -> GANTrainer:
+    """The trainer for `cfg`; `steps` (default cfg.steps) sets the lr decay horizon."""
+    steps = cfg.steps if steps is None else steps
+    d_opt = make_optimizer(cfg.d_optimizer, _lr(cfg.d_lr, steps * cfg.n_critic,
                                                  cfg.lr_decay),
                            beta1=cfg.d_beta1, beta2=cfg.d_beta2, momentum=cfg.d_momentum,
                            nesterov=cfg.d_nesterov)
-    g_opt = make_optimizer(cfg.g_optimizer, _lr(cfg.g_lr, cfg.steps * cfg.n_gen, cfg.lr_decay),
+    g_opt = make_optimizer(cfg.g_optimizer, _lr(cfg.g_lr, steps * cfg.n_gen, cfg.lr_decay),
                            beta1=cfg.g_beta1, beta2=cfg.g_beta2, momentum=cfg.g_momentum,
                            nesterov=cfg.g_nesterov)
     loss = make_loss(cfg.loss, real_label=cfg.real_label, fake_label=cfg.fake_label,
