@@ -17,6 +17,8 @@ from typing import Iterator, Sequence
 from gancli.errors import RunDirError
 
 MARKER = "config.yaml"  # a folder holding this is a gancli run
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -30,6 +32,7 @@ def atomic_path(path: str) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give files the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
