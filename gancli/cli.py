@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GancliError as e:
-        print(f"gancli {args.command}: error: {e}", file=sys.stderr)
+        print(f"gancli {args.command}: {e.prefix}{e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"gancli {args.command}: interrupted", file=sys.stderr)

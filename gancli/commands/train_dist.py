@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
                                    cfg.decorate, cfg.sort_values, scale)
     trainer = make_trainer(cfg, G, D, DistSource(comps, cfg.vector_len))
     reporter = DistReporter(cfg, session.out, cfg.seed)
-    runner.fit(trainer, cfg, session.out, reporter, resume=session.resume, quiet=args.quiet)
+    runner.fit(trainer, cfg, session.out, reporter, resume=session.resume, quiet=args.quiet,
+               command=NAME)
     return 0
 
 

@@ -58,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
     reporter = ImageReporter(cfg, session.out, data.images, num_classes)
     runner.fit(trainer, cfg, session.out, reporter, steps=steps, resume=session.resume,
                quiet=args.quiet, sidecar={"dataset": data.name,
-                                          "epochs": math.floor(reporter.epoch(steps))})
+                                          "epochs": math.floor(reporter.epoch(steps))},
+               command=NAME)
     return 0

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
 from typing import Protocol
 
 from gancli import rundir
-from gancli.errors import CheckpointError, DivergenceError
+from gancli.errors import CheckpointError, DivergenceError, Interrupted
 from gancli.training import checkpoint, export
 from gancli.training.trainer import GANTrainer
 
@@ -48,108 +49,176 @@ class Log:
             print(line, flush=True)
 
 
+class StopSignals:
+    """SIGINT/SIGTERM set a flag that the loop reads between compiled calls, so the
+    current chunk finishes and the state is saved. A second SIGINT stops at once
+    (every file on disk is written atomically, so nothing is left half-written)."""
+
+    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def __init__(self):
+        self.received: int | None = None
+        self._old: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __enter__(self):
+        for sig in self.CODES:
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave the defaults
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
 def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | None = None,
-        resume: bool = False, quiet: bool = False, sidecar: dict | None = None) -> dict:
-    """Train to `steps` (default cfg.steps) or the time limit; return the last metrics row."""
-    total = cfg.steps if steps is None else steps
-    log = Log(out, quiet)
-    ckpt_dir = os.path.join(out, "checkpoints")
-    groups = trainer.state_variables()
-    elapsed_before = 0.0
+        resume: bool = False, quiet: bool = False, sidecar: dict | None = None,
+        command: str = "train-dist") -> dict:
+    """Train to `steps` (default cfg.steps) or the time limit; return the last metrics row.
+
+    Raises DivergenceError on a non-finite loss and Interrupted after SIGINT/SIGTERM,
+    both after the state on disk is consistent.
+    """
+    run = _Run(trainer, cfg, out, reporter, cfg.steps if steps is None else steps, quiet)
     if resume:
-        path = checkpoint.latest(ckpt_dir)
-        if path is None:
-            raise CheckpointError(f"cannot resume {out}: no readable checkpoint in {ckpt_dir}")
-        meta = checkpoint.restore(groups, path)
-        elapsed_before = meta.get("elapsed", 0.0)
-        log(f"resumed from {os.path.relpath(path, out)} at step {meta['step']}")
-    step = int(trainer.step.numpy())
-    base_cols = ["step", "epoch", "d_loss", "g_loss", "d_real", "d_fake",
-                 f"{reporter.unit}s_per_s", "steps_per_s", "elapsed_s"]
-    metrics = rundir.MetricsLog(os.path.join(out, "metrics.csv"),
-                                base_cols + list(reporter.columns),
-                                resume_step=step if resume else None)
-    bar = _progress(total, step, quiet, reporter.unit)
-    log.bar = bar
-    started = time.perf_counter()
-    deadline = started + cfg.max_minutes * 60 if cfg.max_minutes else math.inf
-    sums, n_int, t_int = {k: 0.0 for k in GANTrainer.STATS}, 0, 0.0
-    cap, stop_reason, row = 1, None, {}
-
-    def save_checkpoint():
-        checkpoint.save(groups, ckpt_dir, step,
-                        {"elapsed": elapsed_before + time.perf_counter() - started},
-                        keep=cfg.keep_checkpoints)
-
-    if step == 0 and total > 0:
-        row = reporter.report(trainer, 0)  # the untrained baseline: samples/step_00000000
-    while step < total:
-        next_event = min(_next(step, cfg.sample_every), _next(step, cfg.checkpoint_every),
-                         total)
-        n = max(1, min(next_event - step, cap))
-        t0 = time.perf_counter()
-        stats = trainer.train(n)
-        dt = time.perf_counter() - t0
-        step += n
-        if not all(math.isfinite(v) for v in stats.values()):
-            bad = ", ".join(f"{k} = {v}" for k, v in stats.items() if not math.isfinite(v))
-            raise DivergenceError(f"training diverged by step {step}: {bad}; the last good "
-                                  f"checkpoint is in {ckpt_dir}")
-        cap = max(1, int(n / max(dt, 1e-6) * CHUNK_SECONDS))
-        for k, v in stats.items():
-            sums[k] += v * n
-        n_int, t_int = n_int + n, t_int + dt
-        if bar is not None:
-            epoch = getattr(reporter, "epoch", None)
-            if epoch is not None:
-                bar.set_description(f"epoch {int(epoch(step)) + 1}", refresh=False)
-            bar.set_postfix({"d_loss": f"{stats['d_loss']:.3f}",
-                             "g_loss": f"{stats['g_loss']:.3f}",
-                             f"{reporter.unit}s/s": f"{n / dt * reporter.samples_per_step:.0f}"},
-                            refresh=False)
-            bar.update(n)
-        if time.perf_counter() > deadline:
-            stop_reason = f"time limit of {cfg.max_minutes:g} min reached"
-        if step % cfg.sample_every == 0 or step == total or stop_reason:
-            rate = n_int / max(t_int, 1e-9)
-            row = {"step": step, **{k: v / n_int for k, v in sums.items()},
-                   f"{reporter.unit}s_per_s": rate * reporter.samples_per_step,
-                   "steps_per_s": rate,
-                   "elapsed_s": elapsed_before + time.perf_counter() - started}
-            epoch = getattr(reporter, "epoch", None)
-            if epoch is not None:
-                row["epoch"] = epoch(step)
-            row.update(reporter.report(trainer, step))
-            metrics.append(row)
-            log(f"step {step:>{len(str(total))}}/{total}  "
-                f"d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}  "
-                f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  "
-                f"{reporter.describe(row)}  {rate:.0f} steps/s")
-            sums, n_int, t_int = {k: 0.0 for k in GANTrainer.STATS}, 0, 0.0
-        if step % cfg.checkpoint_every == 0 or step == total or stop_reason:
-            save_checkpoint()
-        if stop_reason:
-            break
-    if bar is not None:
-        bar.close()
-        log.bar = None
-    if stop_reason:
-        log(f"stopped at step {step}: {stop_reason}; continue with --resume {out}")
-    if total == 0:
-        return row
-    if not checkpoint.list_checkpoints(ckpt_dir):
-        save_checkpoint()
+        run.restore()
+    with StopSignals() as signals:
+        stop = run.loop(signals)
+    run.close_bar()
+    if signals.received is not None:
+        name = signal.Signals(signals.received).name
+        run.log(f"stopped by {name} at step {run.step}; state saved in {run.ckpt_dir}")
+        raise Interrupted(f"interrupted by {name} at step {run.step}; checkpoint and metrics "
+                          f"saved; resume with: gancli {command} --resume {out}",
+                          StopSignals.CODES[signals.received])
+    if stop:
+        run.log(f"stopped at step {run.step}: {stop}; continue with --resume {out}")
+    if run.total == 0:
+        return run.row
     reporter.finish(trainer)
-    export.save_models(trainer, out, dict(reporter.sidecar(), **(sidecar or {}), step=step))
-    log(f"saved {os.path.join(out, 'generator.h5')} (+ .keras, .json) at step {step}")
-    return row
+    meta = dict(reporter.sidecar(), **(sidecar or {}), step=run.step)
+    export.save_models(trainer, out, meta)
+    run.log(f"saved {os.path.join(out, 'generator.h5')} (+ .keras, .json) at step {run.step}")
+    return run.row
+
+
+class _Run:
+    """The state of one fit(): counters, the metrics file, the log, the bar."""
+
+    def __init__(self, trainer, cfg, out, reporter, total, quiet):
+        self.trainer, self.cfg, self.out, self.reporter = trainer, cfg, out, reporter
+        self.total, self.quiet = total, quiet
+        self.log = Log(out, quiet)
+        self.ckpt_dir = os.path.join(out, "checkpoints")
+        self.groups = trainer.state_variables()
+        self.elapsed_before, self.resumed, self.row = 0.0, False, {}
+        self.step = int(trainer.step.numpy())
+
+    def restore(self):
+        path = checkpoint.latest(self.ckpt_dir)
+        if path is None:
+            raise CheckpointError(f"cannot resume {self.out}: no readable checkpoint in "
+                                  f"{self.ckpt_dir}")
+        meta = checkpoint.restore(self.groups, path)
+        self.elapsed_before, self.resumed = meta.get("elapsed", 0.0), True
+        self.step = int(self.trainer.step.numpy())
+        self.log(f"resumed from {os.path.relpath(path, self.out)} at step {self.step}")
+
+    def save_checkpoint(self):
+        checkpoint.save(self.groups, self.ckpt_dir, self.step,
+                        {"elapsed": self.elapsed_before + time.perf_counter() - self.started},
+                        keep=self.cfg.keep_checkpoints)
+
+    def close_bar(self):
+        if self.log.bar is not None:
+            self.log.bar.close()
+            self.log.bar = None
+
+    def loop(self, signals: StopSignals) -> str | None:
+        """Train until the end, the time limit or a signal; return why it stopped early."""
+        cfg, rep, trainer = self.cfg, self.reporter, self.trainer
+        metrics = rundir.MetricsLog(
+            os.path.join(self.out, "metrics.csv"),
+            ["step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", f"{rep.unit}s_per_s",
+             "steps_per_s", "elapsed_s"] + list(rep.columns),
+            resume_step=self.step if self.resumed else None)
+        self.log.bar = _progress(self.total, self.step, self.quiet)
+        self.started = time.perf_counter()
+        deadline = self.started + cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+        sums, n_int, t_int = dict.fromkeys(GANTrainer.STATS, 0.0), 0, 0.0
+        cap, stop = 1, None
+        if self.step == 0 and self.total > 0:
+            rep.report(trainer, 0)  # the untrained baseline picture
+        while self.step < self.total:
+            next_event = min(_next(self.step, cfg.sample_every),
+                             _next(self.step, cfg.checkpoint_every), self.total)
+            n = max(1, min(next_event - self.step, cap))
+            t0 = time.perf_counter()
+            stats = trainer.train(n)
+            dt = time.perf_counter() - t0
+            self.step += n
+            if not all(math.isfinite(v) for v in stats.values()):
+                bad = ", ".join(f"{k} = {v}" for k, v in stats.items() if not math.isfinite(v))
+                raise DivergenceError(f"training diverged by step {self.step}: {bad}; the last "
+                                      f"good checkpoint is in {self.ckpt_dir}")
+            cap = max(1, int(n / max(dt, 1e-6) * CHUNK_SECONDS))
+            for k, v in stats.items():
+                sums[k] += v * n
+            n_int, t_int = n_int + n, t_int + dt
+            self._update_bar(stats, n, dt)
+            if time.perf_counter() > deadline:
+                stop = f"time limit of {cfg.max_minutes:g} min reached"
+            halt = stop or signals.received is not None
+            if self.step % cfg.sample_every == 0 or self.step == self.total or halt:
+                self.row = self._row(sums, n_int, t_int)
+                metrics.append(self.row)
+                sums, n_int, t_int = dict.fromkeys(GANTrainer.STATS, 0.0), 0, 0.0
+            if self.step % cfg.checkpoint_every == 0 or self.step == self.total or halt:
+                self.save_checkpoint()
+            if halt:
+                break
+        if self.total and not checkpoint.list_checkpoints(self.ckpt_dir):
+            self.save_checkpoint()
+        return stop
+
+    def _row(self, sums, n_int, t_int) -> dict:
+        rep, rate = self.reporter, n_int / max(t_int, 1e-9)
+        row = {"step": self.step, **{k: v / n_int for k, v in sums.items()},
+               f"{rep.unit}s_per_s": rate * rep.samples_per_step, "steps_per_s": rate,
+               "elapsed_s": self.elapsed_before + time.perf_counter() - self.started}
+        if hasattr(rep, "epoch"):
+            row["epoch"] = rep.epoch(self.step)
+        row.update(rep.report(self.trainer, self.step))
+        self.log(f"step {self.step:>{len(str(self.total))}}/{self.total}  "
+                 f"d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}  "
+                 f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  "
+                 f"{rep.describe(row)}  {rate:.0f} steps/s")
+        return row
+
+    def _update_bar(self, stats, n, dt):
+        bar, rep = self.log.bar, self.reporter
+        if bar is None:
+            return
+        if hasattr(rep, "epoch"):
+            bar.set_description(f"epoch {int(rep.epoch(self.step)) + 1}", refresh=False)
+        bar.set_postfix({"d_loss": f"{stats['d_loss']:.3f}", "g_loss": f"{stats['g_loss']:.3f}",
+                         f"{rep.unit}s/s": f"{n / dt * rep.samples_per_step:.0f}"},
+                        refresh=False)
+        bar.update(n)
 
 
 def _next(step: int, every: int) -> int:
     return (step // every + 1) * every
 
 
-def _progress(total: int, initial: int, quiet: bool, unit: str):
+def _progress(total: int, initial: int, quiet: bool):
     if quiet or not sys.stdout.isatty() or total == 0:
         return None
     from tqdm import tqdm

@@ -87,10 +87,11 @@ class GANTrainer:
     def train(self, n: int) -> dict[str, float]:
         """Run n iterations; return the stats averaged over them."""
         out = self._train(tf.constant(n, tf.int64))
-        return dict(zip(self.STATS, (float(v) for v in out.numpy())))
+        return dict(zip(self.STATS, (float(v) / n for v in out.numpy())))
 
     def _train_chunk(self, n):
-        sums = tf.zeros([4])
+        # float64 sums: a run's averages do not depend on how it was cut into calls
+        sums = tf.zeros([4], tf.float64)
         for _ in tf.range(n):
             d_stats = tf.zeros([3])
             for _ in range(self.n_critic):
@@ -99,9 +100,10 @@ class GANTrainer:
             for _ in range(self.n_gen):
                 g_loss += self._g_step()
             d_stats /= self.n_critic
-            sums += tf.stack([d_stats[0], g_loss / self.n_gen, d_stats[1], d_stats[2]])
+            sums += tf.cast(tf.stack([d_stats[0], g_loss / self.n_gen, d_stats[1],
+                                      d_stats[2]]), tf.float64)
             self.step.assign_add(1)
-        return sums / tf.cast(n, tf.float32)
+        return sums
 
     def _noise_and_labels(self, n):
         z = sample_noise(self.rng, [n, self.latent_dim], self.noise)

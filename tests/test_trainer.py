@@ -1,0 +1,193 @@
+"""The freeze property of the shared training loop, and the Keras 3 fact behind it.
+
+A G step must leave every D variable (trainable weights, BatchNorm moving
+statistics, the Dropout RNG state) bit-identical, and a D step every G variable.
+"""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from gancli import losses
+from gancli.config import DistConfig
+from gancli.training.setup import make_trainer
+from gancli.training.trainer import GANTrainer
+
+LATENT, DIM = 4, 3
+
+
+class GaussianSource:
+    """A trivial in-graph real source: N(2, 0.5) vectors of DIM values."""
+
+    num_classes = 0
+    variables: list = []
+
+    def sample(self, rng, n):
+        return rng.normal([n, DIM], 2.0, 0.5), None
+
+
+def tiny_models(batchnorm=True, dropout=True):
+    G = keras.Sequential([keras.Input((LATENT,)), layers.Dense(8)]
+                         + ([layers.BatchNormalization()] if batchnorm else [])
+                         + [layers.Activation("relu"), layers.Dense(DIM)], name="G")
+    D = keras.Sequential([keras.Input((DIM,)), layers.Dense(8)]
+                         + ([layers.BatchNormalization()] if batchnorm else [])
+                         + ([layers.Dropout(0.5)] if dropout else [])
+                         + [layers.Activation("relu"), layers.Dense(1)], name="D")
+    return G, D
+
+
+def make(loss=None, n_critic=1, n_gen=1, **model_kw):
+    keras.utils.set_random_seed(0)
+    G, D = tiny_models(**model_kw)
+    return GANTrainer(G, D, loss or losses.make_loss("bce"), keras.optimizers.Adam(1e-2),
+                      keras.optimizers.Adam(1e-2), GaussianSource(), batch_size=8,
+                      latent_dim=LATENT, noise=("uniform", -1.0, 1.0), n_critic=n_critic,
+                      n_gen=n_gen, seed=1)
+
+
+def snap(model):
+    return [(v.path, v.trainable, np.array(v.numpy(), copy=True)) for v in model.variables]
+
+
+def changed(before, model):
+    """Paths of the variables whose value differs (bitwise) from the snapshot."""
+    out = []
+    for (path, _, old), v in zip(before, model.variables):
+        new = v.numpy()
+        if old.dtype != new.dtype or old.tobytes() != new.tobytes():
+            out.append(path)
+    return out
+
+
+def kinds(model):
+    """Sanity: the model holds each kind of state the property must cover."""
+    paths = [v.path for v in model.variables]
+    return {"trainable": any(v.trainable for v in model.variables),
+            "moving": any("moving_mean" in p for p in paths) and
+            any("moving_variance" in p for p in paths),
+            "seed": any("seed_generator" in p for p in paths)}
+
+
+def test_models_hold_batchnorm_stats_and_dropout_rng_state():
+    tr = make()
+    assert kinds(tr.D) == {"trainable": True, "moving": True, "seed": True}
+    assert kinds(tr.G)["moving"] and kinds(tr.G)["trainable"]
+
+
+def test_g_step_leaves_every_d_variable_bit_identical():
+    tr = make()
+    d0, g0 = snap(tr.D), snap(tr.G)
+    tf.function(tr._g_step)()
+    assert changed(d0, tr.D) == []
+    g_changed = changed(g0, tr.G)
+    # G trained: every trainable weight moved, and its BatchNorm statistics updated
+    for path, trainable, _ in g0:
+        if trainable or "moving" in path:
+            assert path in g_changed, f"{path} did not change during a G step"
+    assert int(tr.g_opt.iterations.numpy()) == 1
+    assert int(tr.d_opt.iterations.numpy()) == 0
+
+
+def test_d_step_leaves_every_g_variable_bit_identical():
+    tr = make()
+    d0, g0 = snap(tr.D), snap(tr.G)
+    tf.function(tr._d_step)()
+    assert changed(g0, tr.G) == []
+    d_changed = changed(d0, tr.D)
+    # D trained: weights, BatchNorm statistics and the Dropout RNG state all moved
+    for path, trainable, _ in d0:
+        if trainable or "moving" in path or "seed_generator" in path:
+            assert path in d_changed, f"{path} did not change during a D step"
+    assert int(tr.d_opt.iterations.numpy()) == 1
+    assert int(tr.g_opt.iterations.numpy()) == 0
+
+
+def test_many_g_steps_in_one_compiled_call_leave_d_identical():
+    tr = make(n_critic=1)
+    d0 = snap(tr.D)
+
+    @tf.function
+    def g_steps():
+        for _ in tf.range(5):
+            tr._g_step()
+
+    g_steps()
+    assert changed(d0, tr.D) == []
+    assert int(tr.g_opt.iterations.numpy()) == 5
+
+
+def test_keras3_trainable_false_trick_does_not_freeze_d():
+    """The seeds' trick: D.trainable = False, compile the stacked GD, D.trainable = True
+    to train D, then GD.train_on_batch for G. Keras 2 froze D's weights at compile time.
+    Keras 3 reads `trainable` when the train function is first built, so D is trained
+    through GD too (SPEC §3), and even a D that stays frozen has its Dropout RNG state
+    advanced. This is why the trainer takes gradients per network instead."""
+    keras.utils.set_random_seed(0)
+    G, D = tiny_models()
+    D.trainable = False
+    GD = keras.Sequential([G, D])
+    GD.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    D.trainable = True  # as the seeds do before D's own train_on_batch
+    before = snap(D)
+    z = np.random.default_rng(0).uniform(-1, 1, (16, LATENT)).astype(np.float32)
+    GD.train_on_batch(z, np.ones((16, 1), np.float32))
+    moved = changed(before, D)
+    # Keras 3.15: every D variable changes -- weights, BN statistics, RNG state
+    assert moved == [p for p, _, _ in before]
+
+    # Left at trainable = False, D's weights and BN statistics stay put, but the
+    # Dropout seed state still advances: not bit-identical either.
+    keras.utils.set_random_seed(0)
+    G, D = tiny_models()
+    D.trainable = False
+    GD = keras.Sequential([G, D])
+    GD.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    before = snap(D)
+    GD.train_on_batch(z, np.ones((16, 1), np.float32))
+    moved = changed(before, D)
+    assert moved and all("seed_generator" in p for p in moved)
+
+
+def test_wgan_clipping_keeps_d_weights_within_clip():
+    clip = 0.01
+    tr = make(losses.make_loss("wgan", clip_value=clip))
+    assert max(np.abs(w.numpy()).max() for w in tr.D.trainable_variables) > clip
+    tr.train(2)
+    for w in tr.D.trainable_variables:
+        assert np.all(np.abs(w.numpy()) <= clip), w.path
+    # and clipping actually bit: some weight sits at the bound
+    assert any(np.isclose(np.abs(w.numpy()).max(), clip) for w in tr.D.trainable_variables)
+
+
+def test_wgan_gp_does_not_clip():
+    tr = make(losses.make_loss("wgan-gp"))
+    tr.train(2)
+    assert max(np.abs(w.numpy()).max() for w in tr.D.trainable_variables) > 0.05
+
+
+@pytest.mark.parametrize("n_critic, n_gen", [(3, 1), (1, 2)])
+def test_n_critic_and_n_gen_optimizer_iterations(n_critic, n_gen):
+    tr = make(n_critic=n_critic, n_gen=n_gen)
+    stats = tr.train(4)
+    assert set(stats) == set(GANTrainer.STATS)
+    assert all(np.isfinite(v) for v in stats.values())
+    assert int(tr.step.numpy()) == 4
+    assert int(tr.d_opt.iterations.numpy()) == 4 * n_critic
+    assert int(tr.g_opt.iterations.numpy()) == 4 * n_gen
+
+
+def test_make_trainer_takes_optimizers_and_rates_per_network_from_config():
+    keras.utils.set_random_seed(0)
+    G, D = tiny_models()
+    cfg = DistConfig(d_optimizer="rmsprop", d_lr=1e-3, g_optimizer="sgd", g_lr=5e-4,
+                     loss="hinge", n_critic=2, batch_size=6, latent_dim=LATENT, seed=3)
+    tr = make_trainer(cfg, G, D, GaussianSource())
+    assert isinstance(tr.d_opt, keras.optimizers.RMSprop)
+    assert isinstance(tr.g_opt, keras.optimizers.SGD)
+    assert float(tr.d_opt.learning_rate.numpy()) == pytest.approx(1e-3)
+    assert float(tr.g_opt.learning_rate.numpy()) == pytest.approx(5e-4)
+    assert tr.loss.name == "hinge" and tr.n_critic == 2 and tr.batch_size == 6
+    tr.train(1)
+    assert int(tr.d_opt.iterations.numpy()) == 2
