@@ -30,7 +30,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gancli.commands import generate, plot, train_dist, train_mnist
+    from gancli.commands import eval as eval_cmd
+    from gancli.commands import generate, plot, train_classifier, train_dist, train_mnist
 
     parser = Parser(prog="gancli", description="Train GANs from the command line "
                     "(TensorFlow / Keras 3).",
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gancli {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (train_dist, train_mnist, generate, plot):
+    for module in (train_dist, train_mnist, generate, plot, eval_cmd, train_classifier):
         module.add_parser(sub)
     return parser
 

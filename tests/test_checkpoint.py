@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import assert_one_line_error
+
 from gancli import cli
 from gancli.errors import CheckpointError
 from gancli.training import checkpoint
@@ -28,14 +30,6 @@ def main(argv, capsys=None):
     return code, (capsys.readouterr().err if capsys else "")
 
 
-def assert_one_line_error(code, err, *needles):
-    assert code == 2
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(PREFIX), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
 
 
 def rows(run):
@@ -153,10 +147,10 @@ def test_resume_on_a_folder_with_no_run(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     code, err = main(["train-dist", "--resume", str(empty)], capsys)
-    assert_one_line_error(code, err, "no gancli run")
+    assert_one_line_error(code, err, "no gancli run", prefix=PREFIX)
     assert list(empty.iterdir()) == []
     code, err = main(["train-dist", "--resume", str(tmp_path / "missing")], capsys)
-    assert_one_line_error(code, err, "missing")
+    assert_one_line_error(code, err, "missing", prefix=PREFIX)
     assert not (tmp_path / "missing").exists()
 
 
@@ -165,15 +159,15 @@ def test_resume_on_a_run_without_checkpoints(tmp_path, capsys):
     code, err = main(["train-dist", "--out", str(out), "--steps", "0", *TINY], capsys)
     assert code == 0, err
     code, err = main(["train-dist", "--resume", str(out), "--steps", "10"], capsys)
-    assert_one_line_error(code, err, "checkpoint")
+    assert_one_line_error(code, err, "checkpoint", prefix=PREFIX)
 
 
 def test_resume_with_preset_or_config_is_refused(runs, tmp_path, capsys):
     a, b, c = runs
     code, err = main(["train-dist", "--resume", str(c), "--preset", "mixture"], capsys)
-    assert_one_line_error(code, err, "--resume")
+    assert_one_line_error(code, err, "--resume", prefix=PREFIX)
     code, err = main(["train-dist", "--resume", str(c), "--out", str(tmp_path / "x")], capsys)
-    assert_one_line_error(code, err, "--resume")
+    assert_one_line_error(code, err, "--resume", prefix=PREFIX)
 
 
 # --- the checkpoint module on its own -----------------------------------------------------

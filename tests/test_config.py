@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import assert_one_line_error
+
 from gancli import cli, config
 from gancli.config import DistConfig
 from gancli.errors import ConfigError
@@ -39,15 +41,6 @@ def main(argv, capsys):
     return code, capsys.readouterr().err
 
 
-def assert_one_line_error(code, err, *needles):
-    assert code == 2
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(PREFIX), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 def read_cfg(out):
@@ -140,7 +133,7 @@ def test_unknown_key_through_cli_is_one_line(tmp_path, capsys):
     out = tmp_path / "run"
     code, err = main(["train-dist", "--config", path, "--out", str(out), "--steps", "0"],
                      capsys)
-    assert_one_line_error(code, err, "'batchsize'", "'batch_size'")
+    assert_one_line_error(code, err, "'batchsize'", "'batch_size'", prefix=PREFIX)
     assert not out.exists()
 
 
@@ -212,7 +205,7 @@ def test_good_types_accepted(tmp_path):
 def test_bad_values_exit_2_with_one_line(tmp_path, capsys, flags, key):
     out = tmp_path / "run"
     code, err = main(["train-dist", "--out", str(out), "--steps", "0", *flags], capsys)
-    assert_one_line_error(code, err, key)
+    assert_one_line_error(code, err, key, prefix=PREFIX)
     assert not out.exists()  # nothing written for a rejected config
 
 
@@ -237,11 +230,11 @@ def test_unknown_preset_lists_valid_ones(tmp_path, capsys):
         assert name in str(e.value)
 
     code, err = main(["train-dist", "--preset", "bogus", "--out", str(tmp_path / "a")], capsys)
-    assert_one_line_error(code, err, "bogus", "mixture", "seed-normal")
+    assert_one_line_error(code, err, "bogus", "mixture", "seed-normal", prefix=PREFIX)
 
     path = write(tmp_path, "preset: bogus\n")
     code, err = main(["train-dist", "--config", path, "--out", str(tmp_path / "b")], capsys)
-    assert_one_line_error(code, err, "bogus", "mixture", "seed-normal")
+    assert_one_line_error(code, err, "bogus", "mixture", "seed-normal", prefix=PREFIX)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -255,14 +248,14 @@ def test_unknown_preset_lists_valid_ones(tmp_path, capsys):
 def test_invalid_yaml_is_one_line(tmp_path, capsys, text, needle):
     path = write(tmp_path, text)
     code, err = main(["train-dist", "--config", path, "--out", str(tmp_path / "run")], capsys)
-    assert_one_line_error(code, err, needle, "cfg.yaml")
+    assert_one_line_error(code, err, needle, "cfg.yaml", prefix=PREFIX)
     assert not (tmp_path / "run").exists()
 
 
 def test_missing_config_file_is_one_line(tmp_path, capsys):
     code, err = main(["train-dist", "--config", str(tmp_path / "nope.yaml"),
                       "--out", str(tmp_path / "run")], capsys)
-    assert_one_line_error(code, err, "nope.yaml")
+    assert_one_line_error(code, err, "nope.yaml", prefix=PREFIX)
 
 
 def test_empty_config_file_means_preset_values(tmp_path):
@@ -300,7 +293,7 @@ def test_mean_shorthand_edits_the_config_file_target(tmp_path, capsys):
 def test_mean_std_rejected_for_a_mixture(tmp_path, capsys, flags):
     out = tmp_path / "run"
     code, err = main(["train-dist", *flags, "--out", str(out), "--steps", "0"], capsys)
-    assert_one_line_error(code, err, "--mean/--std", "mixture")
+    assert_one_line_error(code, err, "--mean/--std", "mixture", prefix=PREFIX)
     assert not out.exists()
 
 

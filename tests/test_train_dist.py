@@ -1,6 +1,5 @@
 """A short `train-dist` run through cli.main: the files it writes, that they load
 without gancli, run-folder safety and --seed reproducibility."""
-import csv
 import json
 import math
 import os
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from helpers import assert_one_line_error, read_csv
 
 from gancli import cli
 
@@ -36,20 +37,8 @@ def main(argv, capsys):
     return code, capsys.readouterr().err
 
 
-def assert_one_line_error(code, err, *needles):
-    assert code == 2
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(PREFIX), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
 
 
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        return reader.fieldnames, list(reader)
 
 
 def tree_state(folder):
@@ -199,7 +188,7 @@ def test_existing_run_without_resume_or_overwrite_is_refused(run, tmp_path, caps
     shutil.copytree(run, copy)
     before = tree_state(copy)
     code, err = main(["train-dist", "--out", str(copy), *TINY], capsys)
-    assert_one_line_error(code, err, "--resume", "--overwrite")
+    assert_one_line_error(code, err, "--resume", "--overwrite", prefix=PREFIX)
     assert tree_state(copy) == before
 
 
@@ -208,7 +197,7 @@ def test_existing_nonempty_non_run_folder_is_refused_too(tmp_path, capsys):
     out.mkdir()
     (out / "notes.txt").write_text("precious", encoding="utf-8")
     code, err = main(["train-dist", "--out", str(out), *TINY], capsys)
-    assert_one_line_error(code, err, str(out))
+    assert_one_line_error(code, err, str(out), prefix=PREFIX)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
@@ -219,7 +208,7 @@ def test_overwrite_of_a_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
     (out / "sub" / "data.bin").write_bytes(b"\x00\x01")
     before = tree_state(out)
     code, err = main(["train-dist", "--out", str(out), "--overwrite", *TINY], capsys)
-    assert_one_line_error(code, err, "not a gancli run")
+    assert_one_line_error(code, err, "not a gancli run", prefix=PREFIX)
     assert tree_state(out) == before
 
 
@@ -240,7 +229,7 @@ def test_output_path_that_is_a_file_is_one_line(tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("keep me", encoding="utf-8")
     code, err = main(["train-dist", "--out", str(f), *TINY], capsys)
-    assert_one_line_error(code, err, "afile")
+    assert_one_line_error(code, err, "afile", prefix=PREFIX)
     assert f.read_text(encoding="utf-8") == "keep me"
 
 
@@ -248,7 +237,7 @@ def test_output_below_a_file_is_one_line(tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("keep me", encoding="utf-8")
     code, err = main(["train-dist", "--out", str(f / "run"), *TINY], capsys)
-    assert_one_line_error(code, err, "afile")
+    assert_one_line_error(code, err, "afile", prefix=PREFIX)
     assert f.read_text(encoding="utf-8") == "keep me"
 
 

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if per_epoch < 1:
         raise DataError(f"only {len(data.images)} images: fewer than one batch of "
                         f"{cfg.batch_size * cfg.n_critic}; lower --batch_size")
-    steps = cfg.epochs * per_epoch if cfg.steps is None else cfg.steps
+    steps = cfg.epochs * per_epoch if cfg.steps is None else min(cfg.steps, cfg.epochs * per_epoch)
 
     from gancli.models import images as models
     from gancli.reporters.images import ImageReporter

@@ -283,14 +283,14 @@ def _load_image_folder(root: str, n_train: int, channels: int, image_size: int
             size = (arr.shape[1], arr.shape[0])  # first readable image sets (W, H)
         arrays.append(arr)
         rel_paths.append(os.path.relpath(p, root))
+    if not arrays:
+        raise DataError(f"no readable images in folder {root} ({len(paths)} file(s) skipped)")
     if skipped:
         p, e = skipped[0]
         reason = ("not an image" if isinstance(e, UnidentifiedImageError)
                   else " ".join(str(e).split()) or type(e).__name__)
         print(f"gancli: warning: skipped {len(skipped)} file(s) in {root} that are not readable "
               f"images (e.g. {os.path.relpath(p, root)}: {reason})", file=sys.stderr)
-    if not arrays:
-        raise DataError(f"no readable images in folder {root} ({len(paths)} file(s) skipped)")
 
     # Channels 0 = keep: grayscale only if every image is; else gray ones are widened to RGB.
     want = channels or (1 if all(a.shape[2] == 1 for a in arrays) else 3)
