@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import logging
 import os
 import sys
@@ -11,6 +12,8 @@ from typing import Sequence
 
 from gancli import __version__
 from gancli.errors import GancliError
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # the disk, not the program, failed
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,8 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # report it from the subcommand's parser: its flags make the suggestions
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("absl").setLevel(logging.ERROR)
+    if getattr(args, "needs_tensorflow", True):
+        from gancli.tfenv import import_quietly
+
+        import_quietly()
     try:
         return int(args.func(args) or 0)
     except GancliError as e:
@@ -60,6 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gancli {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in _FULL:
+            raise
+        # a full disk anywhere else than a checkpoint (those say which one is kept);
+        # every file is written atomically, so what was there before is intact
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"gancli {args.command}: error: {e.strerror}{where}; files written before "
+              "are intact", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ LOSSES = ("bce", "lsgan", "wgan", "wgan-gp", "hinge")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 NOISES = ("uniform", "normal")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "leaky_relu", "elu", "softplus")
+STRATEGIES = ("auto", "one_device", "mirrored", "multiworker")
+ON_NAN = ("stop", "skip")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def opt(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices=None,
@@ -37,7 +40,22 @@ class TrainConfig:
     preset: str = opt("", "preset the run started from", cli=False)
     seed: int | None = opt(None, "random seed; runs with the same seed repeat exactly on CPU "
                            "(default: drawn at start and written to config.yaml)")
-    batch_size: int = opt(10, "real samples per discriminator step", minimum=1)
+    batch_size: int = opt(10, "real samples per discriminator step: the GLOBAL batch, split "
+                          "evenly over the replicas of --strategy (per replica: batch_size / "
+                          "replicas, noted in log.txt and config.yaml)", minimum=1)
+    strategy: str = opt("auto", "devices to train on: one_device; mirrored (every local GPU, "
+                        "tf.distribute.MirroredStrategy); multiworker (several machines, "
+                        "cluster from TF_CONFIG; see docs/gpu.md); auto: mirrored when more "
+                        "than one GPU is visible, else one_device", choices=STRATEGIES)
+    jit: str = opt("auto", "XLA-compile the training loop: auto = on for one GPU, off on CPU "
+                   "(measured 10-28x slower there) and under mirrored/multiworker (not "
+                   "supported)", choices=("auto", "on", "off"))
+    precision: str = opt("auto", "arithmetic of the networks: fp32; bf16 / fp16 = Keras mixed "
+                         "precision (float32 weights, outputs and losses; fp16 with dynamic "
+                         "loss scaling); auto = fp16 on GPUs of compute capability >= 7.0, "
+                         "else fp32 -- on CPU too: bf16 measured several times slower than "
+                         "fp32 there for these models (resolved value logged at start)",
+                         choices=PRECISIONS)
     steps: int = opt(30000, "generator steps to train (0: build and write config only)",
                      minimum=0)
     latent_dim: int = opt(100, "size of the generator's noise input", aliases=("input_dim",),
@@ -75,6 +93,20 @@ class TrainConfig:
     keep_checkpoints: int = opt(3, "checkpoints kept on disk", minimum=1)
     max_minutes: float = opt(0.0, "stop cleanly after this many minutes and save everything "
                              "(0: no limit)", minimum=0)
+    eval_every: int = opt(0, "steps between quality evaluations (gancli eval's metrics on "
+                          "--eval_samples samples) added to metrics.csv; the best generator "
+                          "so far is kept in OUT/best/ (0: off)", minimum=0)
+    on_nan: str = opt("stop", "a non-finite loss, gradient or weight: stop (exit 3 naming the "
+                      "step; the last good checkpoint is kept) or skip (that update is not "
+                      "applied, optimizer state included; skipped updates are counted in "
+                      "metrics.csv, and the run stops anyway when no D, or no G, update "
+                      "succeeds for 500 steps)", choices=ON_NAN)
+    collapse_window: int = opt(2000, "warn (once per episode) when D(fake) stays below 0.01 "
+                               "or above 0.99 for this many steps; bce only (0: off)",
+                               minimum=0)
+    deterministic: bool = opt(False, "TensorFlow op determinism: with a --seed, a run and a "
+                              "run interrupted and resumed end bit-identical on CPU (may be "
+                              "slower)")
 
     def validate(self) -> None:
         """Cross-field rules, each naming the key at fault."""
@@ -109,7 +141,8 @@ class DistConfig(TrainConfig):
     sort_values: bool = opt(False, "D sees each vector sorted, i.e. its empirical quantiles "
                             "(the values are i.i.d., so this loses nothing and shows D the "
                             "distribution's shape)")
-    eval_samples: int = opt(10000, "generated values per metrics row", minimum=100)
+    eval_samples: int = opt(10000, "generated values per metrics row and evaluation",
+                            minimum=100)
 
     def validate(self) -> None:
         super().validate()
@@ -155,6 +188,8 @@ class ImageConfig(TrainConfig):
     conditional: bool = opt(False, "class-conditional G and projection D (needs labels); "
                             "then `gancli generate --label K`")
     grid_size: int = opt(64, "images in the fixed-noise sample grid", minimum=1)
+    eval_samples: int = opt(5000, "generated images per --eval_every evaluation",
+                            minimum=100)
 
     def validate(self) -> None:
         super().validate()

@@ -219,3 +219,67 @@ def test_eval_errors_are_one_line(capsys, tmp_path):
     np.savez(tmp_path / "range.npz", images=np.full((20, 28, 28), 3.0))
     assert "[-1, 1]" in fails("--samples", tmp_path / "range.npz")
     assert "exactly one" in fails("--samples", tmp_path / "bad.npz", tmp_path / "g.keras")
+
+
+# ---------------------------------------------------------------------------- --eval_every
+
+def _best_matches_metrics(run, main):
+    from gancli.rundir import read_metrics
+
+    rows = [r for r in read_metrics(run / "metrics.csv") if main in r]
+    best = json.loads((run / "best" / "generator.json").read_text())
+    assert best["metric"] == main
+    top = min(rows, key=lambda r: r[main])
+    assert best["step"] == top["step"] and best["value"] == pytest.approx(top[main], rel=1e-4)
+    return rows, best
+
+
+def test_train_mnist_eval_every_adds_metrics_and_keeps_best(trained, capsys, monkeypatch,
+                                                            tmp_path):
+    import keras
+
+    root, data, _ = trained
+    monkeypatch.setenv("GANCLI_CACHE", str(root / "cache"))
+    out = tmp_path / "run"
+    code, stdout, err = _main(capsys, "train-mnist", "--dataset", "fashion_mnist", "--data",
+                              data, "--n_train", 256, "--batch_size", 32, "--steps", 6,
+                              "--sample_every", 3, "--eval_every", 2, "--eval_samples", 200,
+                              "--seed", 3, "--quiet", "--out", out)
+    assert code == 0, err
+    assert "training the feature classifier" not in err  # the cached classifier is used
+    rows, best = _best_matches_metrics(out, "frechet_distance")
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]  # eval steps get rows of their own
+    for r in rows:
+        for key in ("classifier_score", "precision", "recall", "modes_covered", "swd",
+                    "eval_s"):
+            assert math.isfinite(r[key]) and r["eval_s"] > 0, key
+    log = (out / "log.txt").read_text()
+    assert log.count("eval at step") == 3 and "saved to best/" in log
+    g = keras.models.load_model(out / "best" / "generator.keras")
+    assert g.output_shape == (None, 28, 28, 1)
+    code, _, err = _main(capsys, "generate", "--weights", out / "best", "--n", 4, "--out",
+                         tmp_path / "g.png")
+    assert code == 0, err
+
+
+def test_train_dist_eval_every_and_resume_keeps_best(capsys, tmp_path):
+    out = tmp_path / "run"
+    argv = ["train-dist", "--steps", 400, "--sample_every", 100, "--eval_every", 200,
+            "--seed", 2, "--quiet", "--out", out]
+    code, _, err = _main(capsys, *argv)
+    assert code == 0, err
+    code, _, err = _main(capsys, "train-dist", "--resume", out, "--steps", 800)
+    assert code == 0, err
+    from gancli.rundir import read_metrics
+
+    rows = read_metrics(out / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [100, 200, 300, 400, 500, 600, 700, 800]
+    evals = [r for r in rows if "mean_error" in r]
+    assert [int(r["step"]) for r in evals] == [200, 400, 600, 800]
+    # the best generator is judged across the resume: by the W1 of every evaluation
+    best = json.loads((out / "best" / "generator.json").read_text())
+    log = (out / "log.txt").read_text()
+    w1_at = {int(line.split()[3].rstrip(":")): float(line.split()[5])
+             for line in log.splitlines() if line.startswith("eval at step")}
+    assert sorted(w1_at) == [200, 400, 600, 800]
+    assert best["metric"] == "w1" and best["step"] == min(w1_at, key=w1_at.get)

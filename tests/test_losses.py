@@ -138,10 +138,12 @@ def test_wgan_gp_gradient_penalty_on_a_linear_critic():
                     noise=("uniform", -1.0, 1.0))
     real = tf.constant(np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32))
     fake = tf.constant(np.random.default_rng(1).normal(size=(6, 2)).astype(np.float32))
-    gp = float(tr._gradient_penalty(real, fake, None).numpy())
+    eps = tf.constant(np.random.default_rng(2).uniform(size=(6, 1)).astype(np.float32))
+    gp = float(tr._gradient_penalty(real, fake, None, eps).numpy())
     assert gp == pytest.approx(16.0, rel=1e-5)
     D.layers[0].set_weights([np.array([[0.6], [0.8]], np.float32), np.array([0.0], np.float32)])
-    assert float(tr._gradient_penalty(real, fake, None).numpy()) == pytest.approx(0.0, abs=1e-6)
+    assert float(tr._gradient_penalty(real, fake, None, eps).numpy()) == pytest.approx(0.0,
+                                                                                      abs=1e-6)
 
 
 def test_hinge():

@@ -167,21 +167,22 @@ def test_generator_sidecar(run_a):
     assert meta["noise"] == "uniform:-1,1"
     assert meta["value_range"] == [-1, 1]
     assert meta["image_shape"] == [28, 28, 1]
-    assert meta["num_classes"] == 0
-    assert meta["preset"] == "dcgan"
+    assert meta["num_classes"] == 10  # the default cdcgan is conditional on labeled data
+    assert meta["preset"] == "cdcgan"
     assert meta["step"] == 8
     assert set(meta["versions"]) >= {"gancli", "tensorflow", "keras"}
-    assert config(run_a)["preset"] == "dcgan" and config(run_a)["seed"] == 5
+    assert config(run_a)["preset"] == "cdcgan" and config(run_a)["seed"] == 5
+    assert config(run_a)["conditional"] is True
 
 
 def test_grid_changes_and_grid_noise_is_fixed_by_seed(run_a, root, data):
     first, last = (pixels(run_a / "samples" / f"step_{s:06d}.png") for s in (0, 8))
     assert first.shape == last.shape and not np.array_equal(first, last)
     # the same seed, another run (and explicitly the default preset): the same start grid
-    again = train(root / "A2", "--preset", "dcgan", "--steps", "2", "--seed", "5", data=data)
+    again = train(root / "A2", "--preset", "cdcgan", "--steps", "2", "--seed", "5", data=data)
     assert steps_of(again) == [2]
     assert np.array_equal(pixels(again / "samples" / "step_000000.png"), first)
-    assert sidecar(again)["preset"] == "dcgan"
+    assert sidecar(again)["preset"] == "cdcgan"
 
 
 # ------------------------------------------------------------------------ 2. presets
@@ -319,8 +320,9 @@ def test_generate_h5_and_keras_give_the_same_grid(run_a, tmp_path, capsys):
 
 
 def test_generate_nice_uses_the_discriminator_beside(run_a, tmp_path, capsys):
+    # run_a is conditional (the default preset): one class, so one ranking
     code, err = main(["generate", "--weights", run_a, "--nice", "--n", "4", "--seed", "3",
-                      "--npz", "--out", tmp_path / "nice"], capsys)
+                      "--label", "3", "--npz", "--out", tmp_path / "nice"], capsys)
     assert code == 0, err
     with np.load(tmp_path / "nice" / "samples.npz") as z:
         assert z["images"].shape == (4, 28, 28, 1)
@@ -353,11 +355,21 @@ def test_folder_mixed_sizes_skips_non_image_with_one_warning(tmp_path, capsys):
                       "--quiet"], capsys)
     assert code == 0, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
+    assert len(lines) == 2, err
     assert "warning" in lines[0] and "notes.txt" in lines[0]
+    # the default preset is conditional; images without labels train unconditionally
+    assert "no labels" in lines[1] and "unconditional" in lines[1]
+    assert config(out)["conditional"] is False
     meta = sidecar(out)
     assert meta["image_shape"] == [28, 28, 1] and meta["step"] == 2
+    assert meta["num_classes"] == 0
     assert (out / "samples" / "reals.png").is_file()
+    # asked for explicitly, conditional training without labels is an error
+    (folder / "notes.txt").unlink()
+    code, err = main(["train-mnist", "--dataset", "folder", "--data", folder, "--image_size",
+                      "28", "--conditional", "--out", tmp_path / "cond"], capsys)
+    assert_one_line_error(code, err, "--conditional needs labels", prefix=PREFIX)
+    assert not (tmp_path / "cond").exists()
 
 
 def test_folder_without_images_is_one_line_error(tmp_path, capsys):

@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Callable
 
-from gancli import config, rundir
+from gancli import cluster, config, rundir
 from gancli.commands import _args
 from gancli.errors import ConfigError
 from gancli.presets import DEFAULT_PRESET, PRESETS
@@ -20,12 +20,17 @@ class Session:
     cfg: object
     out: str
     resume: bool
+    checked: object = None  # what start's `check` returned
 
 
 def start(args: argparse.Namespace, command: str, cls: type,
-          edit: Callable[[dict, object], dict] | None = None) -> Session:
+          edit: Callable[[dict, object], dict] | None = None,
+          check: Callable[[object], tuple[object, object]] | None = None) -> Session:
     """Resolve config (preset < --config < flags, or the run's own config.yaml on
-    --resume), prepare the output folder and write the resolved config.yaml."""
+    --resume), run `check(cfg) -> (cfg, checked)` (e.g. load the data: a bad input must
+    fail before the output folder is created, overwritten or given a new config.yaml;
+    it may settle config values that depend on the data), prepare the output folder
+    and write the resolved config.yaml."""
     presets, default = PRESETS[command], DEFAULT_PRESET[command]
     values = _args.overrides(args)
     if args.resume:
@@ -46,9 +51,15 @@ def start(args: argparse.Namespace, command: str, cls: type,
                          overrides=values)
     if cfg.seed is None:
         cfg = dataclasses.replace(cfg, seed=secrets.randbelow(2**31))
-    out = rundir.prepare(out, resume=bool(args.resume), overwrite=args.overwrite)
+    checked = None
+    if check:
+        cfg, checked = check(cfg)
+    if getattr(cfg, "strategy", None) == "multiworker" and not cluster.is_chief(required=True):
+        out = cluster.worker_folder(args.resume)  # the chief owns --out
+    else:
+        out = rundir.prepare(out, resume=bool(args.resume), overwrite=args.overwrite)
     rundir.write_text(os.path.join(out, rundir.MARKER),
                       f"# gancli {command}; reproduce with: gancli {command} --config "
                       f"{os.path.join(out, rundir.MARKER)} --out NEW_DIR\n"
                       + config.dump_yaml(cfg))
-    return Session(cfg, out, bool(args.resume))
+    return Session(cfg, out, bool(args.resume), checked)

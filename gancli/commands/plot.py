@@ -66,7 +66,7 @@ def add_parser(sub) -> None:
     p.add_argument("--smooth", type=float, default=0.9, metavar="F",
                    help="EMA smoothing factor of the curves, 0 (none) to below 1 "
                         "(default: 0.9)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, needs_tensorflow=False)  # imports it only for D plots
 
 
 def run(args: argparse.Namespace) -> int:
@@ -405,6 +405,9 @@ def _values_plots(r: Run, out: str) -> list[str]:
 
 def _load_model(path: str):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from gancli.tfenv import import_quietly
+
+    import_quietly()
     import keras
 
     import gancli.models.layers  # noqa: F401  (registers Decorate, SortValues)

@@ -36,20 +36,30 @@ def run(args: argparse.Namespace) -> int:
     from gancli.data.dist import DistSource
     from gancli.models import dist as models
     from gancli.reporters.dist import DistReporter
-    from gancli.training import runner
+    from gancli.training import distribute, precision, runner
     from gancli.training.setup import make_trainer, seed_everything
 
-    seed_everything(cfg.seed)
+    strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
+    seed_everything(cfg.seed, cfg.deterministic)
+    prec, _ = precision.resolve(cfg.precision)  # the models' dtype policy; logged by fit
     comps = parse_target(cfg.target)
     scale = distmetrics.target_moments(comps) if cfg.normalize else (0.0, 1.0)
-    G = models.build_generator(cfg.g_arch, cfg.latent_dim, cfg.vector_len, cfg.g_hidden,
-                               cfg.g_activation, scale)
-    D = models.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
-                                   cfg.decorate, cfg.sort_values, scale)
-    trainer = make_trainer(cfg, G, D, DistSource(comps, cfg.vector_len))
+    with distribute.scope(strategy), precision.policy(prec):
+        G = models.build_generator(cfg.g_arch, cfg.latent_dim, cfg.vector_len, cfg.g_hidden,
+                                   cfg.g_activation, scale)
+        D = models.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
+                                       cfg.decorate, cfg.sort_values, scale)
+        trainer = make_trainer(cfg, G, D, DistSource(comps, cfg.vector_len), strategy=strategy,
+                               jit_compile=distribute.use_jit(cfg.jit, strategy))
     reporter = DistReporter(cfg, session.out, cfg.seed)
+    evaluator = None
+    if cfg.eval_every:
+        from gancli.evaluation.during import DistTrainEval
+
+        evaluator = DistTrainEval(cfg.target, cfg.eval_samples, cfg.noise, cfg.latent_dim,
+                                  cfg.vector_len, cfg.seed)
     runner.fit(trainer, cfg, session.out, reporter, resume=session.resume, quiet=args.quiet,
-               command=NAME)
+               command=NAME, evaluator=evaluator)
     return 0
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
+import sys
 
 from gancli.commands import _args, _run
 from gancli.config import ImageConfig
@@ -25,11 +27,11 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    session = _run.start(args, NAME, ImageConfig)
-    cfg = session.cfg
-
-    from gancli.data.images import ImageSource, load_images
+def _load_data(cfg: ImageConfig, asked_conditional: bool):
+    """The training images, checked against the config -> (config, (data, D steps per
+    epoch)). A preset's `conditional` gives way on data without labels (the config that
+    is written says so); an explicit --conditional there is an error."""
+    from gancli.data.images import load_images
     from gancli.errors import DataError
 
     data = load_images(cfg.dataset, cfg.data, cfg.n_train, cfg.channels, cfg.image_size)
@@ -37,27 +39,58 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"images are {data.images.shape[1]}x{data.images.shape[2]}; the "
                         "networks need sides divisible by 4: pass --image_size (e.g. 28 or 32)")
     if cfg.conditional and not data.num_classes:
-        raise DataError(f"--conditional needs labels, and {data.name} has none")
+        if asked_conditional:
+            raise DataError(f"--conditional needs labels, and {data.name} has none")
+        print(f"gancli: note: {data.name} has no labels: training an unconditional "
+              f"{cfg.model} (conditional: false)", file=sys.stderr)
+        cfg = dataclasses.replace(cfg, conditional=False)
     per_epoch = len(data.images) // (cfg.batch_size * cfg.n_critic)
     if per_epoch < 1:
         raise DataError(f"only {len(data.images)} images: fewer than one batch of "
                         f"{cfg.batch_size * cfg.n_critic}; lower --batch_size")
+    return cfg, (data, per_epoch)
+
+
+def run(args: argparse.Namespace) -> int:
+    # the data is loaded and checked before the run folder is touched
+    asked = bool(getattr(args, "conditional", False))  # flags are absent unless given
+    session = _run.start(args, NAME, ImageConfig,
+                         check=lambda cfg: _load_data(cfg, asked))
+    cfg, (data, per_epoch) = session.cfg, session.checked
+
+    from gancli.data.images import ImageSource
+
     steps = cfg.epochs * per_epoch if cfg.steps is None else min(cfg.steps, cfg.epochs * per_epoch)
 
     from gancli.models import images as models
     from gancli.reporters.images import ImageReporter
-    from gancli.training import runner
+    from gancli.training import distribute, precision, runner
     from gancli.training.setup import make_trainer, seed_everything
 
-    seed_everything(cfg.seed)
+    strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
+    seed_everything(cfg.seed, cfg.deterministic)
+    prec, _ = precision.resolve(cfg.precision)  # the models' dtype policy; logged by fit
     num_classes = data.num_classes if cfg.conditional else 0
     shape = tuple(int(d) for d in data.images.shape[1:])
-    G = models.build_generator(cfg.model, cfg.latent_dim, shape, num_classes)
-    D = models.build_discriminator(cfg.model, shape, num_classes)
-    trainer = make_trainer(cfg, G, D, ImageSource(data, cfg.conditional), steps=steps)
+    with distribute.scope(strategy), precision.policy(prec):
+        G = models.build_generator(cfg.model, cfg.latent_dim, shape, num_classes)
+        D = models.build_discriminator(cfg.model, shape, num_classes)
+        trainer = make_trainer(cfg, G, D, ImageSource(data, cfg.conditional), steps=steps,
+                               strategy=strategy,
+                               jit_compile=distribute.use_jit(cfg.jit, strategy))
     reporter = ImageReporter(cfg, session.out, data.images, num_classes)
+    evaluator = None
+    if cfg.eval_every:
+        from gancli import evaluation
+        from gancli.evaluation.during import ImageTrainEval
+
+        split = evaluation.real_split(cfg.dataset, cfg.data, cfg.channels, cfg.image_size,
+                                      cfg.n_train)
+        evaluator = ImageTrainEval(evaluation.ImageEvaluator(split, seed=cfg.seed),
+                                   cfg.eval_samples, cfg.noise, cfg.latent_dim, num_classes,
+                                   cfg.seed)
     runner.fit(trainer, cfg, session.out, reporter, steps=steps, resume=session.resume,
                quiet=args.quiet, sidecar={"dataset": data.name,
                                           "epochs": math.floor(reporter.epoch(steps))},
-               command=NAME)
+               command=NAME, evaluator=evaluator)
     return 0

@@ -224,6 +224,9 @@ def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 - BadZipFile, ValueError (pickles), OSError...
+        if isinstance(e, ValueError) and "pickle" in str(e):  # numpy's guess for non-zips
+            raise DataError(f"{path}: not a readable .npz file (no zip archive inside: "
+                            "another kind of file?)") from None
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: "
                         f"{' '.join(str(e).split())})") from None
     x = _as_uint8(x, path)

@@ -13,6 +13,10 @@ Both sides take a class label when `num_classes > 0`:
   `Dot(axes=1)` layer.
 Only stock Keras layers are used (no Lambda, no gancli layers), so a saved
 generator or discriminator opens with `keras.models.load_model` alone.
+
+Built under a mixed-precision policy (--precision bf16/fp16), the layers compute in
+16 bits except the ones that make the outputs -- G's "image" layer, D's logit (and
+the projection) -- which are pinned to float32: images and logits are float32.
 """
 from __future__ import annotations
 
@@ -88,7 +92,8 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
         x = layers.UpSampling2D()(x)
         x = layers.Conv2D(64, 5, padding="same", activation="tanh")(x)
         x = layers.UpSampling2D()(x)
-        out = layers.Conv2D(c, 5, padding="same", activation="tanh", name="image")(x)
+        out = layers.Conv2D(c, 5, padding="same", activation="tanh", name="image",
+                            dtype="float32")(x)
     else:
         # seed 002 (DCGAN guidelines); seed 003's WGAN uses the same G. Two stride-2
         # transposed convs from (H/4, W/4, 128): the TF tutorial's extra stride-1
@@ -101,7 +106,7 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
         x = layers.ReLU()(layers.BatchNormalization()(x))
         # the output layer keeps its bias: no BatchNorm follows it
         out = layers.Conv2DTranspose(c, 5, strides=2, padding="same", activation="tanh",
-                                     name="image")(x)
+                                     name="image", dtype="float32")(x)
     return keras.Model(inputs, out, name="generator")
 
 
@@ -145,41 +150,53 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
                 x = layers.Dropout(0.3)(x)
         feat = layers.Flatten()(x)
     if num_classes <= 0:
-        out = layers.Dense(1, name="logit")(feat)
+        out = layers.Dense(1, name="logit", dtype="float32")(feat)
         return keras.Model(x_in, out, name="discriminator")
     # projection: the label picks a direction in feature space and D adds h's component
     # along it to the unconditional logit
     y = _label_input()
     e = _embed(y, num_classes, feat.shape[-1], "label_projection")
-    proj = layers.Dot(axes=1, name="projection")([feat, e])
-    out = layers.Add(name="logit")([layers.Dense(1, name="linear")(feat), proj])
+    proj = layers.Dot(axes=1, name="projection", dtype="float32")([feat, e])
+    out = layers.Add(name="logit", dtype="float32")(
+        [layers.Dense(1, name="linear", dtype="float32")(feat), proj])
     return keras.Model([x_in, y], out, name="discriminator")
 
 
 def flops_per_image(model: keras.Model) -> int:
-    """Forward-pass FLOPs for one sample: 2 x multiply-adds of Dense, Conv2D, Conv2DTranspose.
+    """Forward-pass FLOPs for one sample: 2 x multiply-adds of Dense, Conv1D, Conv2D and
+    Conv2DTranspose (the sum of `flops_by_kind`).
 
     Counted from kernel and output shapes; biases, activations, normalization,
     pooling, embeddings and the projection's inner product are left out (they are
     a small fraction for these models). Nested models are counted through.
     Dense on a rank > 2 input counts once per leading position.
     """
-    total = 0
+    return sum(flops_by_kind(model).values())
+
+
+def flops_by_kind(model: keras.Model) -> dict[str, int]:
+    """flops_per_image split into {"matmul": Dense, "conv": Conv1D/2D/2DTranspose},
+    the two kinds whose peak rates a benchmark compares against."""
+    out = {"matmul": 0, "conv": 0}
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            total += flops_per_image(layer)
+            for kind, n in flops_by_kind(layer).items():
+                out[kind] += n
         elif isinstance(layer, layers.Conv2DTranspose):
             # every input pixel scatters a kh x kw x c_out patch: kernel is (kh, kw, out, in)
             kh, kw, c_out, c_in = layer.kernel.shape
             hin, win = layer.input.shape[1:3]
-            total += 2 * hin * win * kh * kw * c_in * c_out
+            out["conv"] += 2 * hin * win * kh * kw * c_in * c_out
         elif isinstance(layer, layers.Conv2D):
             # every output pixel is a kh x kw x (c_in/groups) dot product per output channel
             kh, kw, c_in_g, c_out = layer.kernel.shape
             hout, wout = layer.output.shape[1:3]
-            total += 2 * hout * wout * kh * kw * c_in_g * c_out
+            out["conv"] += 2 * hout * wout * kh * kw * c_in_g * c_out
+        elif isinstance(layer, layers.Conv1D):
+            k, c_in_g, c_out = layer.kernel.shape
+            out["conv"] += 2 * layer.output.shape[1] * k * c_in_g * c_out
         elif isinstance(layer, layers.Dense):
             n_in, n_out = layer.kernel.shape
             positions = math.prod(layer.output.shape[1:-1])
-            total += 2 * positions * n_in * n_out
-    return int(total)
+            out["matmul"] += 2 * positions * n_in * n_out
+    return {kind: int(n) for kind, n in out.items()}

@@ -48,12 +48,17 @@ def save(groups: dict[str, list], folder: str, step: int, meta: dict, keep: int 
     meta = dict(meta, step=int(step), names=names)
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path = path_for(folder, step)
-    with rundir.atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with rundir.atomic_path(path) as tmp:  # a failed write leaves the older ones intact
+        _write_npz(tmp, arrays)
     for _, old in list_checkpoints(folder)[:-keep]:
         os.remove(old)
     return path
+
+
+def _write_npz(path: str, arrays: dict) -> None:
+    """The one place checkpoint bytes are written (tests make it fail like a full disk)."""
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def read_meta(path: str) -> dict:

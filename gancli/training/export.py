@@ -30,3 +30,22 @@ def save_models(trainer, out: str, sidecar: dict) -> None:
         save_model(model, os.path.join(out, f"{name}.h5"))
         rundir.write_text(os.path.join(out, f"{name}.json"),
                           json.dumps(dict(meta, model=name), indent=2) + "\n")
+
+
+def save_best(model, folder: str, meta: dict) -> None:
+    """The best generator so far (--eval_every): folder/generator.keras + generator.json."""
+    os.makedirs(folder, exist_ok=True)
+    save_model(model, os.path.join(folder, "generator.keras"))
+    rundir.write_text(os.path.join(folder, "generator.json"),
+                      json.dumps(dict(meta, model="generator", versions=versions()), indent=2)
+                      + "\n")
+
+
+def read_best(folder: str) -> dict | None:
+    """{'step', 'metric', 'value'} of the generator in folder (save_best), or None."""
+    try:
+        with open(os.path.join(folder, "generator.json"), encoding="utf-8") as fh:
+            meta = json.load(fh)
+        return {"step": int(meta["step"]), "metric": meta["metric"], "value": float(meta["value"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -12,8 +12,8 @@ import time
 from typing import Protocol
 
 from gancli import rundir
-from gancli.errors import CheckpointError, DivergenceError, Interrupted
-from gancli.training import checkpoint, export
+from gancli.errors import CheckpointError, Interrupted
+from gancli.training import checkpoint, export, guards, precision
 from gancli.training.trainer import GANTrainer
 
 CHUNK_SECONDS = 0.5  # one compiled call runs about this long: bar and stops stay responsive
@@ -32,6 +32,15 @@ class Reporter(Protocol):
     def sidecar(self) -> dict: ...
 
 
+class Evaluator(Protocol):
+    """--eval_every: quality metrics of the sampler generator (gancli.evaluation.during)."""
+
+    columns: list[str]          # metrics.csv columns it fills
+    main: str                   # name of the value it returns, minimized for best/
+
+    def __call__(self, trainer: GANTrainer) -> tuple[dict, float]: ...
+
+
 class Log:
     """Lines to stdout (above the progress bar) and to OUT/log.txt."""
 
@@ -47,6 +56,16 @@ class Log:
             self.bar.write(line)
         else:
             print(line, flush=True)
+
+    def warn(self, text: str, command: str) -> None:
+        """A warning: 'warning: TEXT' in log.txt, 'gancli CMD: warning: TEXT' on stderr."""
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(f"warning: {text}\n")
+        line = f"gancli {command}: warning: {text}"
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 class StopSignals:
@@ -80,18 +99,32 @@ class StopSignals:
 
 def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | None = None,
         resume: bool = False, quiet: bool = False, sidecar: dict | None = None,
-        command: str = "train-dist") -> dict:
+        command: str = "train-dist", evaluator: Evaluator | None = None) -> dict:
     """Train to `steps` (default cfg.steps) or the time limit; return the last metrics row.
+
+    With an `evaluator`, every cfg.eval_every steps (and at the end) its metrics join
+    the row and the best generator so far is saved in OUT/best/.
 
     Raises DivergenceError on a non-finite loss and Interrupted after SIGINT/SIGTERM,
     both after the state on disk is consistent.
     """
     run = _Run(trainer, cfg, out, reporter, cfg.steps if steps is None else steps, quiet)
+    if hasattr(trainer, "describe"):  # tf.distribute: replicas, global and per-replica batch
+        line, marker = trainer.describe(), os.path.join(out, rundir.MARKER)
+        run.log(line)
+        with open(marker, encoding="utf-8") as fh:  # and a comment at the end of config.yaml
+            rundir.write_text(marker, fh.read() + f"# {line}\n")
+    run.evaluator, run.meta = evaluator, dict(reporter.sidecar(), **(sidecar or {}))
+    run.meta["precision"] = trainer.precision  # what --precision (auto) resolved to
+    run.log(precision.describe(getattr(cfg, "precision", "fp32"), trainer.precision))
+    run.command = command
     if resume:
         run.restore()
     with StopSignals() as signals:
-        stop = run.loop(signals)
-    run.close_bar()
+        try:
+            stop = run.loop(signals)
+        finally:  # DivergenceError, a full disk: the error line must not land in the bar
+            run.close_bar()
     if signals.received is not None:
         name = signal.Signals(signals.received).name
         run.log(f"stopped by {name} at step {run.step}; state saved in {run.ckpt_dir}")
@@ -103,8 +136,7 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | 
     if run.total == 0:
         return run.row
     reporter.finish(trainer)
-    meta = dict(reporter.sidecar(), **(sidecar or {}), step=run.step)
-    export.save_models(trainer, out, meta)
+    export.save_models(trainer, out, dict(run.meta, step=run.step))
     run.log(f"saved {os.path.join(out, 'generator.h5')} (+ .keras, .json) at step {run.step}")
     return run.row
 
@@ -120,6 +152,9 @@ class _Run:
         self.groups = trainer.state_variables()
         self.elapsed_before, self.resumed, self.row = 0.0, False, {}
         self.step = int(trainer.step.numpy())
+        self.evaluator, self.meta = None, {}
+        self.best_dir = os.path.join(out, "best")
+        self.best = export.read_best(self.best_dir)  # {'step', 'metric', 'value'} or None
 
     def restore(self):
         path = checkpoint.latest(self.ckpt_dir)
@@ -129,12 +164,22 @@ class _Run:
         meta = checkpoint.restore(self.groups, path)
         self.elapsed_before, self.resumed = meta.get("elapsed", 0.0), True
         self.step = int(self.trainer.step.numpy())
+        if self.best is not None and self.best["step"] > self.step:
+            self.best = None  # saved after the checkpoint, by training that is now undone
         self.log(f"resumed from {os.path.relpath(path, self.out)} at step {self.step}")
 
     def save_checkpoint(self):
-        checkpoint.save(self.groups, self.ckpt_dir, self.step,
-                        {"elapsed": self.elapsed_before + time.perf_counter() - self.started},
-                        keep=self.cfg.keep_checkpoints)
+        try:
+            checkpoint.save(self.groups, self.ckpt_dir, self.step,
+                            {"elapsed": self.elapsed_before + time.perf_counter() - self.started},
+                            keep=self.cfg.keep_checkpoints)
+        except OSError as e:  # a full disk, a quota, a folder gone read-only
+            found = checkpoint.list_checkpoints(self.ckpt_dir)
+            kept = (f"the previous checkpoint {found[-1][1]} is kept; make room, then resume "
+                    f"with: gancli {self.command} --resume {self.out}" if found
+                    else "no earlier checkpoint exists")
+            raise CheckpointError(f"cannot write the checkpoint for step {self.step}: "
+                                  f"{e.strerror or e}; {kept}") from None
 
     def close_bar(self):
         if self.log.bar is not None:
@@ -147,39 +192,56 @@ class _Run:
         metrics = rundir.MetricsLog(
             os.path.join(self.out, "metrics.csv"),
             ["step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", f"{rep.unit}s_per_s",
-             "steps_per_s", "elapsed_s"] + list(rep.columns),
+             "steps_per_s", "elapsed_s"] + list(rep.columns)
+            + (list(self.evaluator.columns) if self.evaluator else [])
+            + (["skipped"] if cfg.on_nan == "skip" else []),
             resume_step=self.step if self.resumed else None)
         self.log.bar = _progress(self.total, self.step, self.quiet)
         self.started = time.perf_counter()
         deadline = self.started + cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         sums, n_int, t_int = dict.fromkeys(GANTrainer.STATS, 0.0), 0, 0.0
+        counts = dict.fromkeys(GANTrainer.STATS, 0)
+        self.watch = guards.Watch(cfg, trainer, self.ckpt_dir, self.log,
+                                  lambda text: self.log.warn(text, self.command))
         cap, stop = 1, None
         if self.step == 0 and self.total > 0:
             rep.report(trainer, 0)  # the untrained baseline picture
         while self.step < self.total:
             next_event = min(_next(self.step, cfg.sample_every),
                              _next(self.step, cfg.checkpoint_every), self.total)
+            if self.evaluator is not None:
+                next_event = min(next_event, _next(self.step, cfg.eval_every))
             n = max(1, min(next_event - self.step, cap))
             t0 = time.perf_counter()
             stats = trainer.train(n)
             dt = time.perf_counter() - t0
+            n = trainer.last_chunk["steps"]  # fewer than asked only when it diverged
             self.step += n
-            if not all(math.isfinite(v) for v in stats.values()):
-                bad = ", ".join(f"{k} = {v}" for k, v in stats.items() if not math.isfinite(v))
-                raise DivergenceError(f"training diverged by step {self.step}: {bad}; the last "
-                                      f"good checkpoint is in {self.ckpt_dir}")
+            # a non-finite loss or weight raises DivergenceError here, before any saving
+            self.watch.after_chunk(stats, self.step, n, trainer.last_chunk["skipped"])
             cap = max(1, int(n / max(dt, 1e-6) * CHUNK_SECONDS))
             for k, v in stats.items():
-                sums[k] += v * n
+                if math.isfinite(v):  # on_nan skip: NaN when every update was skipped
+                    sums[k] += v * n
+                    counts[k] += n
             n_int, t_int = n_int + n, t_int + dt
             self._update_bar(stats, n, dt)
             if time.perf_counter() > deadline:
                 stop = f"time limit of {cfg.max_minutes:g} min reached"
             halt = stop or signals.received is not None
-            if self.step % cfg.sample_every == 0 or self.step == self.total or halt:
-                self.row = self._row(sums, n_int, t_int)
+            if hasattr(trainer, "agree"):  # multiworker: every worker chunks and stops alike
+                cap, halt = trainer.agree(cap, bool(halt))
+                if halt and not stop and signals.received is None:
+                    stop = "another worker stopped"
+            evaluate = self.evaluator is not None and (
+                self.step % cfg.eval_every == 0 or self.step == self.total or stop)
+            if self.step % cfg.sample_every == 0 or self.step == self.total or halt or evaluate:
+                self.row = self._row(sums, n_int, t_int, counts)
+                if evaluate:
+                    self.row.update(self._evaluate())
                 metrics.append(self.row)
                 sums, n_int, t_int = dict.fromkeys(GANTrainer.STATS, 0.0), 0, 0.0
+                counts = dict.fromkeys(GANTrainer.STATS, 0)
             if self.step % cfg.checkpoint_every == 0 or self.step == self.total or halt:
                 self.save_checkpoint()
             if halt:
@@ -188,18 +250,37 @@ class _Run:
             self.save_checkpoint()
         return stop
 
-    def _row(self, sums, n_int, t_int) -> dict:
+    def _evaluate(self) -> dict:
+        """The evaluator's row; saves OUT/best/ when its main value improved."""
+        ev = self.evaluator
+        row, value = ev(self.trainer)
+        better = math.isfinite(value) and (self.best is None or value < self.best["value"])
+        if better:
+            self.best = {"step": self.step, "metric": ev.main, "value": value}
+            export.save_best(self.trainer.sampler, self.best_dir, dict(self.meta, **self.best))
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "eval_s")
+        self.log(f"eval at step {self.step}: {ev.main} {value:.4g}"
+                 f"{' (best so far, saved to best/)' if better else ''}  {shown}  "
+                 f"({row.get('eval_s', 0):.1f} s)")
+        return row
+
+    def _row(self, sums, n_int, t_int, counts) -> dict:
         rep, rate = self.reporter, n_int / max(t_int, 1e-9)
-        row = {"step": self.step, **{k: v / n_int for k, v in sums.items()},
+        row = {"step": self.step,
+               **{k: v / counts[k] if counts[k] else math.nan for k, v in sums.items()},
                f"{rep.unit}s_per_s": rate * rep.samples_per_step, "steps_per_s": rate,
                "elapsed_s": self.elapsed_before + time.perf_counter() - self.started}
         if hasattr(rep, "epoch"):
             row["epoch"] = rep.epoch(self.step)
         row.update(rep.report(self.trainer, self.step))
+        skipped = ""
+        if self.cfg.on_nan == "skip":
+            row["skipped"] = self.watch.take_skipped()
+            skipped = f"  skipped {row['skipped']} updates"
         self.log(f"step {self.step:>{len(str(self.total))}}/{self.total}  "
                  f"d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}  "
                  f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  "
-                 f"{rep.describe(row)}  {rate:.0f} steps/s")
+                 f"{rep.describe(row)}  {rate:.0f} steps/s{skipped}")
         return row
 
     def _update_bar(self, stats, n, dt):

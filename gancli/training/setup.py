@@ -2,10 +2,13 @@
 schedules, noise, EMA). Model builders and data sources come from the command."""
 from __future__ import annotations
 
+import functools
+
 import keras
 
 from gancli.config import TrainConfig, parse_noise
 from gancli.losses import make_loss
+from gancli.training import precision
 from gancli.training.trainer import GANTrainer, make_optimizer
 
 
@@ -25,9 +28,15 @@ def _lr(lr: float, decay_steps: int, decay: bool):
 
 
 def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
-                 steps: int | None = None, jit_compile: bool = False) -> GANTrainer:
-    """The trainer for `cfg`; `steps` (default cfg.steps) sets the lr decay horizon."""
+                 steps: int | None = None, jit_compile: bool = False,
+                 strategy=None) -> GANTrainer:
+    """The trainer for `cfg`; `steps` (default cfg.steps) sets the lr decay horizon.
+    With a tf.distribute `strategy` (distribute.make_strategy) it is a
+    DistributedTrainer: call this, and build G, D and the source, in its scope.
+    Precision follows the models: built under `precision.policy("fp16")`, both
+    optimizers get dynamic loss scaling (gancli.training.precision)."""
     steps = cfg.steps if steps is None else steps
+    prec = precision.of_model(generator)
     d_opt = make_optimizer(cfg.d_optimizer, _lr(cfg.d_lr, steps * cfg.n_critic,
                                                  cfg.lr_decay),
                            beta1=cfg.d_beta1, beta2=cfg.d_beta2, momentum=cfg.d_momentum,
@@ -35,9 +44,18 @@ def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
     g_opt = make_optimizer(cfg.g_optimizer, _lr(cfg.g_lr, steps * cfg.n_gen, cfg.lr_decay),
                            beta1=cfg.g_beta1, beta2=cfg.g_beta2, momentum=cfg.g_momentum,
                            nesterov=cfg.g_nesterov)
+    d_opt, g_opt = precision.wrap_optimizer(d_opt, prec), precision.wrap_optimizer(g_opt, prec)
     loss = make_loss(cfg.loss, real_label=cfg.real_label, fake_label=cfg.fake_label,
                      clip_value=cfg.clip_value, gp_weight=cfg.gp_weight)
-    return GANTrainer(generator, discriminator, loss, g_opt, d_opt, source,
-                      batch_size=cfg.batch_size, latent_dim=cfg.latent_dim,
-                      noise=parse_noise(cfg.noise), n_critic=cfg.n_critic, n_gen=cfg.n_gen,
-                      ema=cfg.ema, seed=cfg.seed, jit_compile=jit_compile)
+    trainer_class = GANTrainer
+    if strategy is not None:
+        from gancli.training.distribute import DistributedTrainer
+
+        trainer_class = functools.partial(DistributedTrainer, strategy)
+    trainer = trainer_class(generator, discriminator, loss, g_opt, d_opt, source,
+                            batch_size=cfg.batch_size, latent_dim=cfg.latent_dim,
+                            noise=parse_noise(cfg.noise), n_critic=cfg.n_critic,
+                            n_gen=cfg.n_gen, ema=cfg.ema, seed=cfg.seed,
+                            jit_compile=jit_compile, on_nan=cfg.on_nan)
+    trainer.precision = prec
+    return trainer

@@ -13,6 +13,7 @@ optimizers and a `source` of real samples that draws batches inside the graph.
 """
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import keras
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from gancli.losses import Loss
+from gancli.training import guards
 
 
 class RealSource(Protocol):
@@ -55,12 +57,18 @@ class GANTrainer:
     """Owns G, D, their optimizers, the EMA generator, the step counter and the RNG."""
 
     STATS = ("d_loss", "g_loss", "d_real", "d_fake")
+    precision = "fp32"  # set by setup.make_trainer from the models' dtype policy
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: Loss,
                  g_optimizer, d_optimizer, source: RealSource, *, batch_size: int,
                  latent_dim: int, noise: tuple[str, float, float], n_critic: int = 1,
-                 n_gen: int = 1, ema: float = 0.0, seed: int = 0, jit_compile: bool = False):
+                 n_gen: int = 1, ema: float = 0.0, seed: int = 0, jit_compile: bool = False,
+                 on_nan: str = "stop"):
         self.G, self.D, self.loss = generator, discriminator, loss
+        # on_nan 'skip': updates with a non-finite loss or gradient are not applied
+        # (gancli.training.guards); 'stop': the chunk ends at the first non-finite stat
+        self.skip_nonfinite = on_nan == "skip"
+        self.last_chunk = {"steps": 0, "skipped": (0, 0)}
         self.g_opt, self.d_opt = g_optimizer, d_optimizer
         self.source = source
         self.batch_size, self.latent_dim, self.noise = batch_size, latent_dim, noise
@@ -85,25 +93,47 @@ class GANTrainer:
         return self.G_ema if self.G_ema is not None else self.G
 
     def train(self, n: int) -> dict[str, float]:
-        """Run n iterations; return the stats averaged over them."""
-        out = self._train(tf.constant(n, tf.int64))
-        return dict(zip(self.STATS, (float(v) / n for v in out.numpy())))
+        """Run n iterations; return the stats averaged over them (under on_nan 'skip',
+        over the iterations where each was finite: NaN if none was). `last_chunk` says
+        how many iterations ran -- fewer than n only when on_nan 'stop' met a
+        non-finite stat, so `step` is the step that diverged -- and how many D and G
+        updates were skipped."""
+        sums, counts, skipped, done = self._train(tf.constant(n, tf.int64))
+        self.last_chunk = {"steps": int(done), "skipped": tuple(int(k) for k in skipped)}
+        return {k: float(s / c) if c else math.nan
+                for k, s, c in zip(self.STATS, sums.numpy(), counts.numpy())}
 
     def _train_chunk(self, n):
         # float64 sums: a run's averages do not depend on how it was cut into calls
-        sums = tf.zeros([4], tf.float64)
-        for _ in tf.range(n):
-            d_stats = tf.zeros([3])
+        sums, counts = tf.zeros([4], tf.float64), tf.zeros([4], tf.float64)
+        skipped, done = tf.zeros([2], tf.float64), tf.constant(0, tf.int64)
+        # a while loop, not `for _ in tf.range(n)`: AutoGraph gives a range loop
+        # maximum_iterations=n, which XLA (jit_compile) must know at compile time, so
+        # every new chunk size n was a fresh multi-second compile
+        while done < n:
+            d_stats = tf.zeros([4])  # loss, D(real), D(fake), updates skipped
             for _ in range(self.n_critic):
                 d_stats += self._d_step()
-            g_loss = tf.constant(0.0)
+            g_stats = tf.zeros([2])  # loss, updates skipped
             for _ in range(self.n_gen):
-                g_loss += self._g_step()
-            d_stats /= self.n_critic
-            sums += tf.cast(tf.stack([d_stats[0], g_loss / self.n_gen, d_stats[1],
-                                      d_stats[2]]), tf.float64)
+                g_stats += self._g_step()
+            stats = tf.cast(tf.stack([d_stats[0] / self.n_critic, g_stats[0] / self.n_gen,
+                                      d_stats[1] / self.n_critic, d_stats[2] / self.n_critic]),
+                            tf.float64)
+            finite = tf.math.is_finite(stats)
+            if self.skip_nonfinite:
+                sums += tf.where(finite, stats, tf.zeros_like(stats))
+                counts += tf.cast(finite, tf.float64)
+            else:
+                sums += stats
+                counts += 1.0
+            skipped += tf.cast(tf.stack([d_stats[3], g_stats[1]]), tf.float64)
             self.step.assign_add(1)
-        return sums
+            done += 1
+            if not self.skip_nonfinite:
+                if not tf.reduce_all(finite):
+                    break
+        return sums, counts, skipped, done
 
     def _noise_and_labels(self, n):
         z = sample_noise(self.rng, [n, self.latent_dim], self.noise)
@@ -130,8 +160,24 @@ class GANTrainer:
         return tf.reduce_mean(tf.sigmoid(out) if self.loss.probability else out)
 
     def _d_step(self):
-        real, y_real = self.source.sample(self.rng, self.batch_size)
-        z, y_fake = self._noise_and_labels(self.batch_size)
+        return self._d_update(*self._d_draws(self.batch_size))
+
+    def _d_draws(self, n):
+        """A D step's random inputs, in a fixed order: real batch, noise (and labels),
+        gradient-penalty mixing weights. tf.distribute draws these for the global batch
+        (gancli.training.distribute) and each replica trains on its slice."""
+        real, y_real = self.source.sample(self.rng, n)
+        z, y_fake = self._noise_and_labels(n)
+        eps = None
+        if self.loss.gp_weight:
+            eps = self.rng.uniform([n] + [1] * (len(real.shape) - 1))
+        return real, y_real, z, y_fake, eps
+
+    def _d_update(self, real, y_real, z, y_fake, eps, scale=None):
+        """One D update on the given inputs. `scale` multiplies only the loss that is
+        differentiated (a replica's 1/num_replicas share), not the loss reported.
+        Returns [loss, D(real), D(fake), 1 if the update was skipped else 0]."""
+        saved = self._snapshot(self.D)
         fake = self._frozen_call(self.G, self._inputs(z, y_fake))
         n = tf.shape(real)[0]
         both = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
@@ -142,19 +188,18 @@ class GANTrainer:
             real_out, fake_out = out[:n], out[n:]
             loss = self.loss.d_loss(real_out, fake_out)
             if self.loss.gp_weight:
-                loss += self.loss.gp_weight * self._gradient_penalty(real, fake, y_real)
+                loss += self.loss.gp_weight * self._gradient_penalty(real, fake, y_real, eps)
+            scaled = self._scale_loss(self.d_opt, loss if scale is None else loss * scale)
         weights = self.D.trainable_variables
-        self.d_opt.apply(tape.gradient(loss, weights), weights)
+        skipped = self._apply(self.d_opt, tape.gradient(scaled, weights), weights, loss, saved)
         if self.loss.clip:
             for w in weights:
                 w.assign(tf.clip_by_value(w, -self.loss.clip, self.loss.clip))
         return tf.stack([tf.cast(loss, tf.float32), self._report(real_out),
-                         self._report(fake_out)])
+                         self._report(fake_out), skipped])
 
-    def _gradient_penalty(self, real, fake, labels):
+    def _gradient_penalty(self, real, fake, labels, eps):
         """(||grad_x D(x_hat)|| - 1)^2 on random interpolates (Gulrajani et al. 2017)."""
-        shape = [tf.shape(real)[0]] + [1] * (len(real.shape) - 1)
-        eps = self.rng.uniform(shape)
         x_hat = eps * real + (1.0 - eps) * tf.cast(fake, real.dtype)
         with tf.GradientTape() as tape:
             tape.watch(x_hat)
@@ -165,15 +210,41 @@ class GANTrainer:
         return tf.reduce_mean(tf.square(norm - 1.0))
 
     def _g_step(self):
-        z, y = self._noise_and_labels(self.batch_size)
+        return self._g_update(*self._noise_and_labels(self.batch_size))
+
+    def _g_update(self, z, y, scale=None):
+        """One G update (and EMA) on given noise and labels; `scale` as in _d_update.
+        Returns [loss, 1 if the update was skipped else 0]."""
+        saved = self._snapshot(self.G)
         with tf.GradientTape() as tape:
             fake = self.G(self._inputs(z, y), training=True)
             loss = self.loss.g_loss(self._frozen_call(self.D, self._inputs(fake, y)))
+            scaled = self._scale_loss(self.g_opt, loss if scale is None else loss * scale)
         weights = self.G.trainable_variables
-        self.g_opt.apply(tape.gradient(loss, weights), weights)
+        skipped = self._apply(self.g_opt, tape.gradient(scaled, weights), weights, loss, saved)
         if self.G_ema is not None:
             self._update_ema()
-        return tf.cast(loss, tf.float32)
+        return tf.stack([tf.cast(loss, tf.float32), skipped])
+
+    @staticmethod
+    def _scale_loss(opt, loss):
+        """--precision fp16: differentiate loss x the dynamic loss scale, which the
+        LossScaleOptimizer's `apply` divides back out of the gradients."""
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            return opt.scale_loss(loss)
+        return loss
+
+    def _snapshot(self, model):
+        """on_nan 'skip': the state the coming forward pass changes, to put back."""
+        return guards.snapshot(model.non_trainable_variables) if self.skip_nonfinite else []
+
+    def _apply(self, opt, grads, weights, loss, saved):
+        """opt.apply; under on_nan 'skip' only when the loss and gradients are finite.
+        Returns 1.0 when the update was skipped, else 0.0."""
+        if self.skip_nonfinite:
+            return guards.guarded_apply(opt, grads, weights, loss, saved)
+        opt.apply(grads, weights)
+        return tf.constant(0.0)
 
     def _update_ema(self):
         # warm-up: early on the average follows G closely instead of its random init

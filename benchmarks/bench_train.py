@@ -1,0 +1,293 @@
+"""Training speed: gancli's compiled loop vs the seeds' Keras loop, same models, same batch.
+
+For each configuration a fresh worker process builds, from the same builders and
+config the CLI uses, (a) the seed-style reference loop (benchmarks/_common.py:
+G.predict, D.train_on_batch on [real; fake], stacked GD.train_on_batch with
+D.trainable = False) and (b) gancli's loop (GANTrainer.train(n) from
+gancli.training.setup.make_trainer, one compiled call of n steps) at each requested
+precision. In that ONE process it alternates timed rounds of about --seconds each
+(reference, gancli fp32, gancli bf16, ...) and reports the median steps/s per loop,
+so load from other processes hits every loop alike; the ratio column is the figure
+to quote, absolute rates depend on the machine's load.
+
+Reported per loop: steps/s (one step = n_critic D updates + n_gen G updates), real
+samples/s (images, or values for train-dist: batch x vector_len), the process's peak
+RSS during that loop's rounds (VmHWM, reset before each round; the rise over the RSS
+at round start in brackets: the loop's own working memory), the ratio to the
+reference, GFLOP/s and the % of the CPU's float32 and bfloat16 peaks reached.
+
+FLOPs per step (benchmarks/_common.step_flops), from forward FLOPs per sample F_G and
+F_D counted from layer shapes by gancli.models.images.flops_by_kind (Dense, Conv1D,
+Conv2D, Conv2DTranspose; 2 x multiply-adds): b (4 F_G + 8 F_D) for one D and one G
+update at batch b -- D update: G forward + D forward/backward on [real; fake]
+(b F_G + 6 b F_D); G update: G forward/backward + D forward/backward to its input
+(3 b F_G + 2 b F_D). seed-classic: F_G 95.8 M, F_D 50.0 M -> 784 MFLOP per image;
+dcgan: F_G 22.0 M, F_D 20.7 M -> 254 MFLOP per image. Peaks (issue 5, this CPU):
+float32 matmul 190 / conv 220 GFLOP/s, bfloat16 385 / 445; a step's % of peak is the
+time it would take with each kind of FLOP at its peak over the time it took.
+
+Data: synthetic uint8 images of MNIST's shape (60,000 x 28 x 28 x 1) -- no dataset
+needed; train-dist draws its normal target in-graph (gancli) or with NumPy (seed).
+
+    python benchmarks/bench_train.py                      # every configuration
+    python benchmarks/bench_train.py --quick              # short rounds, for a smoke run
+    python benchmarks/bench_train.py --configs seed-classic/64,dcgan/64 --precision fp32,bf16
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
+
+# name -> (command, preset, batch size)
+CONFIGS = {
+    "seed-normal/10": ("train-dist", "seed-normal", 10),
+    "seed-normal/256": ("train-dist", "seed-normal", 256),
+    "seed-classic/16": ("train-mnist", "seed-classic", 16),
+    "seed-classic/64": ("train-mnist", "seed-classic", 64),
+    "seed-classic/128": ("train-mnist", "seed-classic", 128),
+    "dcgan/64": ("train-mnist", "dcgan", 64),
+}
+N_IMAGES, IMAGE_SHAPE = 60000, (28, 28, 1)
+REFERENCE = "seed-style"
+
+
+# --- building what the CLI builds -------------------------------------------------------
+
+def make_cfg(name: str):
+    from gancli import config
+    from gancli.config import DistConfig, ImageConfig
+    from gancli.presets import PRESETS
+
+    command, preset, batch = CONFIGS[name]
+    cls = DistConfig if command == "train-dist" else ImageConfig
+    return command, config.resolve(cls, PRESETS[command], preset, preset=preset,
+                                   overrides={"seed": 0, "batch_size": batch})
+
+
+def build_models(command: str, cfg):
+    """G and D from the builders, with the arguments train-dist / train-mnist use."""
+    if command == "train-dist":
+        from gancli import distmetrics
+        from gancli.config import parse_target
+        from gancli.models import dist
+
+        scale = distmetrics.target_moments(parse_target(cfg.target)) if cfg.normalize \
+            else (0.0, 1.0)
+        G = dist.build_generator(cfg.g_arch, cfg.latent_dim, cfg.vector_len, cfg.g_hidden,
+                                 cfg.g_activation, scale)
+        D = dist.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
+                                     cfg.decorate, cfg.sort_values, scale)
+        return G, D
+    from gancli.models import images
+
+    return (images.build_generator(cfg.model, cfg.latent_dim, IMAGE_SHAPE),
+            images.build_discriminator(cfg.model, IMAGE_SHAPE))
+
+
+def synthetic_images():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (N_IMAGES, *IMAGE_SHAPE), dtype=np.uint8)
+
+
+class GancliLoop:
+    """GANTrainer.train(n) as the CLI sets it up, at one precision (and XLA or not)."""
+
+    def __init__(self, command, cfg, prec: str, jit: bool, pixels=None):
+        from gancli.training import precision
+        from gancli.training.setup import make_trainer, seed_everything
+
+        seed_everything(cfg.seed)
+        with precision.policy(prec):
+            G, D = build_models(command, cfg)
+            if command == "train-dist":
+                from gancli.config import parse_target
+                from gancli.data.dist import DistSource
+
+                source = DistSource(parse_target(cfg.target), cfg.vector_len)
+            else:
+                from gancli.data.images import ImageData, ImageSource
+
+                source = ImageSource(ImageData(pixels, None, 0, "synthetic"))
+            self.trainer = make_trainer(cfg, G, D, source, steps=cfg.steps or 1000,
+                                        jit_compile=jit)
+        self.G, self.D = G, D
+
+    def train(self, n):
+        self.trainer.train(n)
+
+
+def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
+    import numpy as np
+
+    from gancli.config import parse_noise, parse_target
+    from gancli.training.setup import _lr, seed_everything
+    from gancli.training.trainer import make_optimizer
+
+    seed_everything(cfg.seed)
+    G, D = build_models(command, cfg)
+    if command == "train-dist":
+        mu, sd = parse_target(cfg.target)[0]
+        shape = (cfg.vector_len,)
+
+        def real_fn(rng, n):
+            return rng.normal(mu, sd, (n, *shape)).astype(np.float32)
+    else:
+        # the seeds scaled the whole training set to float32 in [-1, 1] up front
+        scaled = pixels.astype(np.float32) / 127.5 - 1.0
+
+        def real_fn(rng, n):
+            return scaled[rng.integers(0, len(scaled), n)]
+    d_opt = make_optimizer(cfg.d_optimizer, _lr(cfg.d_lr, 0, False), beta1=cfg.d_beta1,
+                           beta2=cfg.d_beta2, momentum=cfg.d_momentum, nesterov=cfg.d_nesterov)
+    g_opt = make_optimizer(cfg.g_optimizer, _lr(cfg.g_lr, 0, False), beta1=cfg.g_beta1,
+                           beta2=cfg.g_beta2, momentum=cfg.g_momentum, nesterov=cfg.g_nesterov)
+    return _common.SeedStyleLoop(G, D, real_fn, cfg.latent_dim, parse_noise(cfg.noise),
+                                 cfg.batch_size, d_opt, g_opt)
+
+
+# --- one configuration, in its own process ----------------------------------------------
+
+def build_loop(label: str, command: str, cfg, pixels):
+    if label == REFERENCE:
+        return seed_loop(command, cfg, pixels)
+    prec, _, jit = label.removeprefix("gancli ").partition("+")
+    return GancliLoop(command, cfg, prec, jit == "xla", pixels)
+
+
+def worker(name: str, labels: list[str], rounds: int, seconds: float) -> dict:
+    """Time every loop of configuration `name`, interleaved, in this process."""
+    command, cfg = make_cfg(name)
+    pixels = synthetic_images() if command == "train-mnist" else None
+    loops = {label: build_loop(label, command, cfg, pixels) for label in labels}
+    ref = loops[REFERENCE]
+    flops = _common.step_flops(ref.G, ref.D, cfg.batch_size, cfg.n_critic, cfg.n_gen)
+    samples = cfg.batch_size * cfg.n_critic * (cfg.vector_len if command == "train-dist"
+                                               else 1)
+    results = _common.interleave(loops, rounds, seconds,
+                                 log=lambda line: print(line, file=sys.stderr, flush=True))
+    return {"name": name, "unit": "values" if command == "train-dist" else "images",
+            "samples_per_step": samples, "flops": flops,
+            "loops": {k: {"steps/s": v["steps/s"]} for k, v in results.items()}}
+
+
+def memory_worker(name: str, label: str, seconds: float) -> dict:
+    """Peak RSS of a process that builds and runs only loop `label` (~`seconds`)."""
+    command, cfg = make_cfg(name)
+    pixels = synthetic_images() if command == "train-mnist" else None
+    loop = build_loop(label, command, cfg, pixels)
+    _common.interleave({label: loop}, 1, seconds)
+    return {"peak_mb": _common.peak_mb()}
+
+
+def run_worker(name: str, args, labels: list[str], memory_of: str | None = None) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name,
+           "--loops", ",".join(labels), "--rounds", str(args.rounds),
+           "--seconds", str(args.seconds)] + (["--memory_of", memory_of] if memory_of else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        sys.exit(f"worker {name} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    if args.verbose:
+        print(proc.stderr.strip(), file=sys.stderr)
+    return json.loads(lines[-1])
+
+
+# --- the table --------------------------------------------------------------------------
+
+def _si(x: float) -> str:
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.1f}{suffix}"
+    return f"{x:.1f}"
+
+
+def table(results: list[dict]) -> list[str]:
+    head = (f"{'config':<17} {'loop':<17} {'steps/s':>8} {'samples/s':>14} {'x seed':>7} "
+            f"{'peak MiB':>8} {'GFLOP/s':>8} {'%fp32pk':>8} {'%bf16pk':>8}")
+    lines = [head, "-" * len(head)]
+    for res in results:
+        flops, total = res["flops"], sum(res["flops"].values())
+        ref = res["loops"][REFERENCE]["steps/s"]
+        unit = "img/s" if res["unit"] == "images" else "val/s"
+        for i, (loop, rec) in enumerate(res["loops"].items()):
+            rate = rec["steps/s"]
+            mem = f"{rec['peak_mb']:.0f}" if "peak_mb" in rec else "-"
+            lines.append(
+                f"{res['name'] if i == 0 else '':<17} {loop:<17} {rate:>8.1f} "
+                f"{_si(rate * res['samples_per_step']) + ' ' + unit:>14} {rate / ref:>6.2f}x "
+                f"{mem:>8} {rate * total / 1e9:>8.2f} "
+                f"{_common.percent_of_peak(flops, rate, _common.PEAK['fp32']):>7.1f}% "
+                f"{_common.percent_of_peak(flops, rate, _common.PEAK['bf16']):>7.1f}%")
+        lines.append(f"{'':<17} FLOPs per step {total / 1e9:.3f} G "
+                     f"({total / res['samples_per_step'] / 1e6:.1f} M per "
+                     f"{res['unit'][:-1]}; matmul {flops['matmul'] / total:.0%}, "
+                     f"conv {flops['conv'] / total:.0%})")
+    return lines
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help=f"comma-separated rows to run (default: all of {', '.join(CONFIGS)})")
+    p.add_argument("--precision", default="fp32",
+                   help="gancli precisions to time, comma separated: fp32, bf16, fp16 "
+                        "(default: fp32)")
+    p.add_argument("--xla", action="store_true", help="also time gancli fp32 with "
+                   "jit_compile=True (XLA)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    p.add_argument("--seconds", type=float, default=1.5,
+                   help="length of one loop's round, s (default 1.5)")
+    p.add_argument("--quick", action="store_true",
+                   help="3 rounds of 0.4 s and no memory processes: a smoke run")
+    p.add_argument("--no_memory", action="store_true",
+                   help="skip the peak-memory processes (one per loop and configuration)")
+    p.add_argument("--verbose", action="store_true", help="show the workers' calibration")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--loops", help=argparse.SUPPRESS)
+    p.add_argument("--memory_of", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        out = (memory_worker(args.worker, args.memory_of, args.seconds) if args.memory_of
+               else worker(args.worker, args.loops.split(","), args.rounds, args.seconds))
+        print(json.dumps(out))
+        return
+    if args.quick:
+        args.rounds, args.seconds, args.no_memory = 3, 0.4, True
+    variants = [v.strip() for v in args.precision.split(",") if v.strip()]
+    if bad := [v for v in variants if v not in ("fp32", "bf16", "fp16")]:
+        p.error(f"--precision: unknown {', '.join(bad)} (valid: fp32, bf16, fp16)")
+    labels = [REFERENCE] + [f"gancli {v}" for v in variants] + (
+        ["gancli fp32+xla"] if args.xla else [])
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    if bad := [n for n in names if n not in CONFIGS]:
+        p.error(f"--configs: unknown {', '.join(bad)} (valid: {', '.join(CONFIGS)})")
+    print(f"machine: {_common.machine()}")
+    print(f"{args.rounds} interleaved rounds of ~{args.seconds:g} s per loop, medians, one "
+          "process per configuration; peak MiB: VmHWM of a separate process that runs "
+          "only that loop; synthetic MNIST-shaped uint8 images", flush=True)
+    t0 = time.perf_counter()
+    results = []
+    for name in names:
+        res = run_worker(name, args, labels)
+        if not args.no_memory:
+            for label in labels:
+                mem = run_worker(name, args, labels, memory_of=label)
+                res["loops"][label]["peak_mb"] = mem["peak_mb"]
+        results.append(res)
+        print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    print("\n".join(table(results)))
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end: {load}; {time.perf_counter() - t0:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""--precision: mixed precision through the CLI (bf16, fp16 with loss scaling), the
+float32 outputs of saved generators, auto's resolution, and Keras 3's
+LossScaleOptimizer (scale_loss + apply) as the trainer uses it."""
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+
+from gancli import cli
+from gancli.training import precision
+
+DIST = ["--steps", "6", "--sample_every", "3", "--checkpoint_every", "6", "--batch_size", "8",
+        "--vector_len", "8", "--latent_dim", "8", "--g_hidden", "16,16", "--d_hidden", "16,16",
+        "--eval_samples", "200", "--seed", "3", "--quiet"]
+MNIST = ["--steps", "4", "--batch_size", "8", "--latent_dim", "16", "--grid_size", "4",
+         "--sample_every", "2", "--checkpoint_every", "4", "--n_train", "64", "--seed", "3",
+         "--no-conditional", "--quiet"]
+
+
+def run(argv):
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    assert code == 0
+    assert keras.config.dtype_policy().name == "float32"  # the policy does not leak
+
+
+@pytest.fixture(scope="module")
+def mnist_npz(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "mnist.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+             y_train=rng.integers(0, 10, 64, dtype=np.uint8))
+    return path
+
+
+def check_run(out, prec, latent, out_shape):
+    cfg = yaml.safe_load(Path(out, "config.yaml").read_text(encoding="utf-8"))
+    assert cfg["precision"] == prec
+    rows = Path(out, "metrics.csv").read_text(encoding="utf-8").splitlines()
+    head = rows[0].split(",")
+    for row in rows[1:]:
+        values = dict(zip(head, row.split(",")))
+        for k in ("d_loss", "g_loss", "d_real", "d_fake"):
+            assert np.isfinite(float(values[k])), (k, row)
+    meta = json.loads(Path(out, "generator.json").read_text(encoding="utf-8"))
+    assert meta["precision"] == prec
+    assert f"precision {prec} (as set)" in Path(out, "log.txt").read_text(encoding="utf-8")
+    z = np.random.default_rng(0).uniform(0, 1, (5, latent)).astype(np.float32)
+    for name in ("generator.keras", "generator.h5"):
+        G = keras.models.load_model(Path(out, name), compile=False)
+        x = G(z)
+        assert x.dtype == tf.float32 and tuple(x.shape) == (5, *out_shape)
+        assert np.all(np.isfinite(x.numpy()))
+        if prec == "bf16":  # the hidden layers really compute in 16 bits
+            assert any(layer.compute_dtype == "bfloat16" for layer in G.layers)
+
+
+@pytest.mark.parametrize("prec", ["bf16", "fp16"])
+def test_train_dist_mixed_precision(tmp_path, prec):
+    out = tmp_path / "run"
+    run(["train-dist", "--out", out, "--precision", prec, *DIST])
+    check_run(out, prec, 8, (8,))
+
+
+@pytest.mark.parametrize("prec, model", [("bf16", "dcgan"), ("fp16", "seed-classic")])
+def test_train_mnist_mixed_precision(tmp_path, mnist_npz, prec, model):
+    out = tmp_path / "run"
+    run(["train-mnist", "--out", out, "--data", mnist_npz, "--model", model,
+         "--precision", prec, *MNIST])
+    check_run(out, prec, 16, (28, 28, 1))
+
+
+def test_auto_is_resolved_logged_and_written(tmp_path):
+    out = tmp_path / "run"
+    run(["train-dist", "--out", out, *DIST])
+    resolved, why = precision.resolve("auto")
+    assert resolved in ("fp32", "bf16", "fp16") and why.startswith("auto:")
+    cfg = yaml.safe_load(Path(out, "config.yaml").read_text(encoding="utf-8"))
+    assert cfg["precision"] == "auto"  # the setting; its value on this machine:
+    log = Path(out, "log.txt").read_text(encoding="utf-8")
+    assert f"precision {resolved} (auto: " in log
+    meta = json.loads(Path(out, "generator.json").read_text(encoding="utf-8"))
+    assert meta["precision"] == resolved
+
+
+def test_auto_on_cpu_is_fp32(monkeypatch):
+    monkeypatch.setattr(precision, "_gpu_capabilities", lambda: [])
+    for flags in (set(), {"avx512f", "avx512_bf16"}, {"amx_bf16"}):
+        monkeypatch.setattr(precision, "cpu_flags", lambda flags=flags: flags)
+        assert precision.resolve("auto")[0] == "fp32"
+    monkeypatch.setattr(precision, "_gpu_capabilities", lambda: [(8, 0), (7, 5)])
+    assert precision.resolve("auto")[0] == "fp16"
+    monkeypatch.setattr(precision, "_gpu_capabilities", lambda: [(8, 0), (6, 1)])
+    assert precision.resolve("auto")[0] == "fp32"
+    assert precision.resolve("bf16") == ("bf16", "as set")
+
+
+def test_loss_scale_optimizer_scale_loss_and_apply():
+    """Keras 3: scale_loss multiplies by the dynamic scale; apply divides the gradients
+    by it, so the step equals the unscaled optimizer's; an overflow skips the step and
+    halves the scale."""
+    w_ref = keras.Variable(np.array([1.0, -2.0], np.float32))
+    w = keras.Variable(np.array([1.0, -2.0], np.float32))
+    ref = keras.optimizers.SGD(0.1)
+    opt = precision.wrap_optimizer(keras.optimizers.SGD(0.1), "fp16")
+    assert isinstance(opt, keras.optimizers.LossScaleOptimizer)
+    assert precision.wrap_optimizer(ref, "bf16") is ref
+    opt.build([w])
+    scale = float(opt.dynamic_scale.numpy())
+    assert scale == 2.0 ** 15
+
+    def grad(var, loss_fn):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(tf.reduce_sum(tf.square(var)))
+        return tape.gradient(loss, [var])
+
+    g = grad(w, opt.scale_loss)
+    assert np.allclose(g[0].numpy(), scale * 2 * w.numpy())
+    opt.apply(g, [w])
+    ref.apply(grad(w_ref, lambda x: x), [w_ref])
+    np.testing.assert_allclose(w.numpy(), w_ref.numpy(), rtol=1e-6)
+    assert int(opt.iterations.numpy()) == 1
+    before = w.numpy().copy()
+    opt.apply([tf.constant([np.inf, 1.0])], [w])
+    assert np.array_equal(w.numpy(), before)
+    assert float(opt.dynamic_scale.numpy()) == scale / 2
+
+
+def test_fp16_models_keep_float32_outputs_and_trainer_scales_losses():
+    from gancli.config import ImageConfig
+    from gancli.models import images
+    from gancli.training.setup import make_trainer
+
+    class Source:
+        num_classes, variables = 0, []
+
+        def sample(self, rng, n):
+            return rng.uniform([n, 8, 8, 1], -1, 1), None
+
+    with precision.policy("fp16"):
+        G = images.build_generator("dcgan", 4, (8, 8, 1))
+        D = images.build_discriminator("dcgan", (8, 8, 1))
+    assert G.layers[1].compute_dtype == "float16"
+    assert G.get_layer("image").compute_dtype == "float32"
+    assert D.get_layer("logit").compute_dtype == "float32"
+    cfg = ImageConfig(batch_size=4, latent_dim=4, seed=0, steps=10)
+    tr = make_trainer(cfg, G, D, Source())
+    assert tr.precision == "fp16"
+    assert isinstance(tr.d_opt, keras.optimizers.LossScaleOptimizer)
+    stats = tr.train(3)
+    assert all(np.isfinite(v) for v in stats.values())
+    assert int(tr.g_opt.iterations.numpy()) == 3  # no overflow: every step applied
+    assert tr.generate(np.zeros((2, 4), np.float32)).dtype == np.float32
