@@ -26,6 +26,14 @@ dcgan: F_G 22.0 M, F_D 20.7 M -> 254 MFLOP per image. Peaks (issue 5, this CPU):
 float32 matmul 190 / conv 220 GFLOP/s, bfloat16 385 / 445; a step's % of peak is the
 time it would take with each kind of FLOP at its peak over the time it took.
 
+seed-classic: the reference runs seed 000's generator layers (UpSampling2D +
+Conv2D); gancli trains the same function with its UpConv2D layer, which computes
+each upsample-then-conv at the lower resolution (~0.36 of those FLOPs, same weights,
+gancli.models.layers). The row "gancli fp32+seed layers" is gancli's loop on the
+seed's layers, so the table splits the gain into loop and layer. FLOPs are always
+counted on the seed's layers: for the fused rows GFLOP/s and % of peak are the
+useful work done per second, not the FLOPs executed.
+
 Data: synthetic uint8 images of MNIST's shape (60,000 x 28 x 28 x 1) -- no dataset
 needed; train-dist draws its normal target in-graph (gancli) or with NumPy (seed).
 
@@ -56,6 +64,7 @@ CONFIGS = {
 }
 N_IMAGES, IMAGE_SHAPE = 60000, (28, 28, 1)
 REFERENCE = "seed-style"
+SEED_LAYERS = "seed layers"  # gancli's loop on the seed's stock G layers (no UpConv2D)
 
 
 # --- building what the CLI builds -------------------------------------------------------
@@ -71,8 +80,10 @@ def make_cfg(name: str):
                                    overrides={"seed": 0, "batch_size": batch})
 
 
-def build_models(command: str, cfg):
-    """G and D from the builders, with the arguments train-dist / train-mnist use."""
+def build_models(command: str, cfg, fused: bool = True):
+    """G and D from the builders, with the arguments train-dist / train-mnist use.
+    fused=False: seed-classic's G with the seed's UpSampling2D + Conv2D layers instead
+    of gancli's UpConv2D (same function and weights, ~0.36 of the conv FLOPs)."""
     if command == "train-dist":
         from gancli import distmetrics
         from gancli.config import parse_target
@@ -87,7 +98,7 @@ def build_models(command: str, cfg):
         return G, D
     from gancli.models import images
 
-    return (images.build_generator(cfg.model, cfg.latent_dim, IMAGE_SHAPE),
+    return (images.build_generator(cfg.model, cfg.latent_dim, IMAGE_SHAPE, fused=fused),
             images.build_discriminator(cfg.model, IMAGE_SHAPE))
 
 
@@ -101,13 +112,13 @@ def synthetic_images():
 class GancliLoop:
     """GANTrainer.train(n) as the CLI sets it up, at one precision (and XLA or not)."""
 
-    def __init__(self, command, cfg, prec: str, jit: bool, pixels=None):
+    def __init__(self, command, cfg, prec: str, jit: bool, pixels=None, fused=True):
         from gancli.training import precision
         from gancli.training.setup import make_trainer, seed_everything
 
         seed_everything(cfg.seed)
         with precision.policy(prec):
-            G, D = build_models(command, cfg)
+            G, D = build_models(command, cfg, fused)
             if command == "train-dist":
                 from gancli.config import parse_target
                 from gancli.data.dist import DistSource
@@ -133,7 +144,7 @@ def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
     from gancli.training.trainer import make_optimizer
 
     seed_everything(cfg.seed)
-    G, D = build_models(command, cfg)
+    G, D = build_models(command, cfg, fused=False)  # the seed's own layers
     if command == "train-dist":
         mu, sd = parse_target(cfg.target)[0]
         shape = (cfg.vector_len,)
@@ -159,14 +170,16 @@ def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
 def build_loop(label: str, command: str, cfg, pixels):
     if label == REFERENCE:
         return seed_loop(command, cfg, pixels)
-    prec, _, jit = label.removeprefix("gancli ").partition("+")
-    return GancliLoop(command, cfg, prec, jit == "xla", pixels)
+    prec, _, extra = label.removeprefix("gancli ").partition("+")
+    return GancliLoop(command, cfg, prec, extra == "xla", pixels, fused=extra != SEED_LAYERS)
 
 
 def worker(name: str, labels: list[str], rounds: int, seconds: float) -> dict:
     """Time every loop of configuration `name`, interleaved, in this process."""
     command, cfg = make_cfg(name)
     pixels = synthetic_images() if command == "train-mnist" else None
+    if not (command == "train-mnist" and cfg.model == "seed-classic"):
+        labels = [k for k in labels if not k.endswith(SEED_LAYERS)]  # the same models there
     loops = {label: build_loop(label, command, cfg, pixels) for label in labels}
     ref = loops[REFERENCE]
     flops = _common.step_flops(ref.G, ref.D, cfg.batch_size, cfg.n_critic, cfg.n_gen)
@@ -265,7 +278,7 @@ def main(argv=None):
     variants = [v.strip() for v in args.precision.split(",") if v.strip()]
     if bad := [v for v in variants if v not in ("fp32", "bf16", "fp16")]:
         p.error(f"--precision: unknown {', '.join(bad)} (valid: fp32, bf16, fp16)")
-    labels = [REFERENCE] + [f"gancli {v}" for v in variants] + (
+    labels = [REFERENCE, f"gancli fp32+{SEED_LAYERS}"] + [f"gancli {v}" for v in variants] + (
         ["gancli fp32+xla"] if args.xla else [])
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     if bad := [n for n in names if n not in CONFIGS]:
@@ -279,7 +292,7 @@ def main(argv=None):
     for name in names:
         res = run_worker(name, args, labels)
         if not args.no_memory:
-            for label in labels:
+            for label in res["loops"]:
                 mem = run_worker(name, args, labels, memory_of=label)
                 res["loops"][label]["peak_mb"] = mem["peak_mb"]
         results.append(res)

@@ -9,7 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from gancli.models.images import ARCHS, build_discriminator, build_generator, flops_per_image
+from gancli.models.images import (ARCHS, build_discriminator, build_generator, flops_by_kind,
+                                  flops_per_image, to_stock_layers)
+from gancli.models.layers import UpConv2D
 
 LATENT = 16  # small noise vector: the builders do not care, and it keeps Dense layers small
 
@@ -138,9 +140,11 @@ def test_generators_reload_without_gancli(tmp_path):
     for arch in ARCHS:
         for nc in (0, 10):
             shape = (28, 28, 1) if nc else (32, 32, 3)
-            G = build_generator(arch, LATENT, shape, nc)
+            trained = build_generator(arch, LATENT, shape, nc)
+            G = to_stock_layers(trained)  # what export saves: no gancli layer left
             name = f"{arch}-{nc}"
             z, y = _inputs(4, nc, seed=len(cases))
+            np.testing.assert_allclose(_call(G, z, y), _call(trained, z, y), atol=1e-5)
             inputs = [z] if y is None else [z, y]
             paths = []
             for i, arr in enumerate(inputs):
@@ -172,3 +176,33 @@ def test_discriminators_roundtrip_keras(tmp_path, num_classes):
         D2 = keras.models.load_model(path, compile=False)
         assert [t.name for t in D2.inputs] == [t.name for t in D.inputs]
         np.testing.assert_array_equal(_call(D2, x, y), _call(D, x, y))
+
+
+@pytest.mark.parametrize("k, shape", [(3, (5, 6, 4)), (5, (7, 7, 8)), (7, (4, 9, 3))])
+def test_upconv2d_is_upsampling_then_conv(k, shape):
+    """The fused layer computes UpSampling2D + Conv2D(same): values and kernel gradients."""
+    import tensorflow as tf
+
+    x = np.random.default_rng(k).normal(size=(3, *shape)).astype(np.float32)
+    fused = UpConv2D(5, k, activation="tanh")
+    fused.build(x.shape)
+    fused.bias.assign(np.linspace(-1, 1, 5).astype(np.float32))
+    stock = fused.stock_layers()
+    with tf.GradientTape(persistent=True) as tape:
+        y_f, y_s = fused(x), stock(x)
+        loss_f, loss_s = tf.reduce_sum(tf.sin(3 * y_f)), tf.reduce_sum(tf.sin(3 * y_s))
+    assert y_f.shape == (3, 2 * shape[0], 2 * shape[1], 5)
+    np.testing.assert_allclose(y_f, y_s, atol=1e-5)
+    conv = stock.layers[-1]
+    for mine, theirs in ((fused.kernel, conv.kernel), (fused.bias, conv.bias)):
+        np.testing.assert_allclose(tape.gradient(loss_f, mine.value),
+                                   tape.gradient(loss_s, theirs.value), rtol=1e-4, atol=1e-4)
+
+
+def test_seed_classic_fused_generator_runs_a_third_of_the_conv_flops():
+    fused, stock = (build_generator("seed-classic", 100, (28, 28, 1), fused=f)
+                    for f in (True, False))
+    assert fused.count_params() == stock.count_params()
+    # 7x7x128 -> 14x14x64: 9 taps x 4 phases at 7x7 instead of 25 taps at 14x14
+    assert flops_by_kind(fused)["conv"] == 2 * (7 * 7 * 9 * 128 * 256 + 14 * 14 * 9 * 64 * 4)
+    assert flops_by_kind(stock)["conv"] == 2 * (14 * 14 * 25 * 128 * 64 + 28 * 28 * 25 * 64)

@@ -11,8 +11,10 @@ Both sides take a class label when `num_classes > 0`:
   logit = Dense(1)(h) + <Embedding(num_classes, |h|)(label), h>, where h is the
   feature vector that feeds D's final Dense. The inner product is a stock
   `Dot(axes=1)` layer.
-Only stock Keras layers are used (no Lambda, no gancli layers), so a saved
-generator or discriminator opens with `keras.models.load_model` alone.
+Only stock Keras layers are saved (no Lambda, no gancli layers), so a saved
+generator or discriminator opens with `keras.models.load_model` alone. seed-classic's
+generator trains with gancli's UpConv2D (the seed's UpSampling2D + Conv2D computed at
+the lower resolution); `to_stock_layers` turns it back into the seed's layers.
 
 Built under a mixed-precision policy (--precision bf16/fp16), the layers compute in
 16 bits except the ones that make the outputs -- G's "image" layer, D's logit (and
@@ -24,6 +26,8 @@ import math
 
 import keras
 from keras import layers
+
+from gancli.models.layers import UpConv2D
 
 ARCHS = ("seed-classic", "dcgan", "wgan")  # names used by config
 
@@ -69,7 +73,7 @@ def _generator_input(latent_dim: int, num_classes: int):
 
 # seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (dcgan G)
 def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int],
-                    num_classes: int = 0) -> keras.Model:
+                    num_classes: int = 0, fused: bool = True) -> keras.Model:
     """noise (latent_dim,) [+ label ()] -> image (H, W, C) in [-1, 1].
 
     Args:
@@ -77,6 +81,9 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
       latent_dim: length of the noise vector.
       image_shape: (H, W, C), H and W divisible by 4.
       num_classes: > 0 makes G conditional: it takes [noise, label].
+      fused: seed-classic's UpSampling2D + Conv2D pairs as one UpConv2D each (the
+        same function and weights, ~0.36 of the FLOPs); False builds the seed's stock
+        layers. Saved generators always hold the stock layers (to_stock_layers).
     Raises:
       ValueError: unknown arch, bad shape or sizes.
     """
@@ -89,11 +96,15 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
         x = layers.Dense(128 * sh * sw, activation="tanh")(x)
         x = layers.BatchNormalization()(x)
         x = layers.Reshape((sh, sw, 128))(x)
-        x = layers.UpSampling2D()(x)
-        x = layers.Conv2D(64, 5, padding="same", activation="tanh")(x)
-        x = layers.UpSampling2D()(x)
-        out = layers.Conv2D(c, 5, padding="same", activation="tanh", name="image",
-                            dtype="float32")(x)
+        if fused:
+            x = UpConv2D(64, 5, activation="tanh", name="upconv")(x)
+            out = UpConv2D(c, 5, activation="tanh", name="image", dtype="float32")(x)
+        else:
+            x = layers.UpSampling2D()(x)
+            x = layers.Conv2D(64, 5, padding="same", activation="tanh")(x)
+            x = layers.UpSampling2D()(x)
+            out = layers.Conv2D(c, 5, padding="same", activation="tanh", name="image",
+                                dtype="float32")(x)
     else:
         # seed 002 (DCGAN guidelines); seed 003's WGAN uses the same G. Two stride-2
         # transposed convs from (H/4, W/4, 128): the TF tutorial's extra stride-1
@@ -162,6 +173,25 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
     return keras.Model([x_in, y], out, name="discriminator")
 
 
+def to_stock_layers(model: keras.Model) -> keras.Model:
+    """`model` with every UpConv2D replaced by its UpSampling2D + Conv2D pair (a nested
+    Sequential holding the same weights): what export saves. Other models come back
+    as they are."""
+    if not any(isinstance(layer, UpConv2D) for layer in model.layers):
+        return model
+
+    def clone(layer):
+        if isinstance(layer, UpConv2D):
+            return layer.stock_layers()
+        return layer.__class__.from_config(layer.get_config())
+
+    stock = keras.models.clone_model(model, clone_function=clone)
+    for new, old in zip(stock.layers, model.layers):
+        if not isinstance(old, UpConv2D):
+            new.set_weights(old.get_weights())
+    return stock
+
+
 def flops_per_image(model: keras.Model) -> int:
     """Forward-pass FLOPs for one sample: 2 x multiply-adds of Dense, Conv1D, Conv2D and
     Conv2DTranspose (the sum of `flops_by_kind`).
@@ -182,6 +212,10 @@ def flops_by_kind(model: keras.Model) -> dict[str, int]:
         if isinstance(layer, keras.Model):
             for kind, n in flops_by_kind(layer).items():
                 out[kind] += n
+        elif isinstance(layer, UpConv2D):
+            # the FLOPs it runs: a T x T conv to 4 x filters at the input's resolution
+            hin, win, c_in = layer.input.shape[1:4]
+            out["conv"] += 2 * hin * win * layer.taps ** 2 * c_in * 4 * layer.filters
         elif isinstance(layer, layers.Conv2DTranspose):
             # every input pixel scatters a kh x kw x c_out patch: kernel is (kh, kw, out, in)
             kh, kw, c_out, c_in = layer.kernel.shape

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -37,3 +38,78 @@ class SortValues(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+
+@keras.saving.register_keras_serializable(package="gancli")
+class UpConv2D(keras.layers.Layer):
+    """UpSampling2D(2) (nearest) then Conv2D(filters, k, padding="same"), computed at
+    the input's resolution: the same function and the same (k, k, in, filters) kernel,
+    for about a third of the FLOPs.
+
+    Output pixel (2i + a, 2j + b) of the upsampled conv only ever sees input pixels
+    i - 1 .. i + 1 (k = 5), each through a sum of kernel taps: tap d of the k taps
+    lands on input offset floor((a + d - k//2) / 2). So each of the four output phases
+    (a, b) is a T x T conv of the small input with a kernel built from the k x k one,
+    T = 2 ceil((k//2) / 2) + 1 (3 for k = 5). One conv with the four phase kernels
+    side by side, then depth_to_space, gives the upsampled result: for seed 000's
+    7x7x128 -> 14x14x64 layer, 9 x 4 taps per input pixel instead of 25 per output
+    pixel (0.36 of the multiply-adds), and the same for the gradients.
+
+    The kernel is the trainable variable, so optimizers and checkpoints see seed
+    000's parameters; `stock_layers()` gives the UpSampling2D + Conv2D pair that a
+    saved generator holds (gancli.models.images.to_stock_layers).
+    """
+
+    def __init__(self, filters: int, kernel_size: int, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        if kernel_size % 2 != 1:
+            raise ValueError(f"UpConv2D needs an odd kernel size, got {kernel_size}")
+        self.filters, self.kernel_size = int(filters), int(kernel_size)
+        self.activation = keras.activations.get(activation)
+        r = self.kernel_size // 2
+        self.taps = 2 * (-(-r // 2)) + 1
+        c = self.taps // 2
+        # phase_map[a, d, s] = 1 when kernel tap d of output phase a falls on offset s - c
+        m = np.zeros((2, self.kernel_size, self.taps), "float32")
+        for a in range(2):
+            for d in range(self.kernel_size):
+                m[a, d, (a + d - r) // 2 + c] = 1.0
+        self._phase_map = m
+
+    def build(self, input_shape):
+        c_in = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.kernel_size, self.kernel_size, c_in, self.filters),
+            initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        m = ops.cast(self._phase_map, self.compute_dtype)
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        # (T, T, in, a, b, out) -> (T, T, in, 4 out), phases in depth_to_space's order
+        phases = ops.einsum("adi,bej,decf->ijcabf", m, m, kernel)
+        t, c_in = self.taps, kernel.shape[2]
+        phases = ops.reshape(phases, (t, t, c_in, 4 * self.filters))
+        y = ops.conv(x, phases, strides=1, padding="same")
+        y = ops.depth_to_space(y, 2) + ops.cast(self.bias, self.compute_dtype)
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        return (n, None if h is None else 2 * h, None if w is None else 2 * w, self.filters)
+
+    def get_config(self):
+        return dict(super().get_config(), filters=self.filters, kernel_size=self.kernel_size,
+                    activation=keras.activations.serialize(self.activation))
+
+    def stock_layers(self) -> keras.Sequential:
+        """The same function as stock layers, holding this layer's weights (built)."""
+        c_in = self.kernel.shape[2]
+        conv = keras.layers.Conv2D(self.filters, self.kernel_size, padding="same",
+                                   activation=self.activation, dtype=self.dtype_policy,
+                                   name=f"{self.name}_conv")
+        seq = keras.Sequential([keras.Input((None, None, c_in)),
+                                keras.layers.UpSampling2D(name=f"{self.name}_up"), conv],
+                               name=self.name)
+        conv.set_weights([np.asarray(self.kernel), np.asarray(self.bias)])
+        return seq

@@ -23,9 +23,17 @@ def save_model(model, path: str) -> None:
         model.save(tmp)
 
 
+def stock_generator(model):
+    """The generator as stock Keras layers (seed-classic trains with gancli's UpConv2D)."""
+    from gancli.models.images import to_stock_layers
+
+    return to_stock_layers(model)
+
+
 def save_models(trainer, out: str, sidecar: dict) -> None:
     meta = dict(sidecar, versions=versions())
-    for name, model in (("generator", trainer.sampler), ("discriminator", trainer.D)):
+    for name, model in (("generator", stock_generator(trainer.sampler)),
+                        ("discriminator", trainer.D)):
         save_model(model, os.path.join(out, f"{name}.keras"))
         save_model(model, os.path.join(out, f"{name}.h5"))
         rundir.write_text(os.path.join(out, f"{name}.json"),
@@ -35,7 +43,7 @@ def save_models(trainer, out: str, sidecar: dict) -> None:
 def save_best(model, folder: str, meta: dict) -> None:
     """The best generator so far (--eval_every): folder/generator.keras + generator.json."""
     os.makedirs(folder, exist_ok=True)
-    save_model(model, os.path.join(folder, "generator.keras"))
+    save_model(stock_generator(model), os.path.join(folder, "generator.keras"))
     rundir.write_text(os.path.join(folder, "generator.json"),
                       json.dumps(dict(meta, model="generator", versions=versions()), indent=2)
                       + "\n")
