@@ -27,6 +27,7 @@ from gancli.data.dist import DistSource  # noqa: E402
 from gancli.distmetrics import target_moments  # noqa: E402
 from gancli.models import dist as models  # noqa: E402
 from gancli.presets import PRESETS  # noqa: E402
+from gancli.training import distribute  # noqa: E402
 from gancli.training.setup import make_trainer, seed_everything  # noqa: E402
 
 
@@ -71,7 +72,10 @@ class SeedLoop:
 class GancliLoop:
     def __init__(self, cfg):
         G, D, comps = build(cfg)
-        self.trainer = make_trainer(cfg, G, D, DistSource(comps, cfg.vector_len))
+        # XLA as the CLI decides it (--jit auto: on for train-dist on one device)
+        jit = distribute.use_jit(cfg.jit, None, on_cpu=True)
+        self.trainer = make_trainer(cfg, G, D, DistSource(comps, cfg.vector_len),
+                                    jit_compile=jit)
 
     def train(self, n):
         self.trainer.train(n)

@@ -9,10 +9,12 @@ import numpy as np
 from gancli import rundir
 
 
-def _figure(w=6.4, h=4.0):
+def _figure(w=6.4, h=4.0, tight=True):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(w, h), dpi=80, layout="tight")
+    fig = Figure(figsize=(w, h), dpi=80, layout="tight" if tight else None)
+    if not tight:  # fixed margins: the tight layout engine was 60% of a histogram's cost
+        fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.12)
     return fig, fig.add_subplot(1, 1, 1)
 
 
@@ -24,8 +26,9 @@ def save_figure(fig, path: str) -> None:
 
 def dist_histogram(path: str, real: np.ndarray, fake: np.ndarray, noise: np.ndarray,
                    title: str) -> None:
-    """Seed 000's show_hist: step histograms of real, generated and input values."""
-    fig, ax = _figure()
+    """Seed 000's show_hist: step histograms of real, generated and input values.
+    Drawn every sample_every steps during train-dist, so kept cheap (~0.1 s)."""
+    fig, ax = _figure(tight=False)
     lo = min(np.percentile(real, 0.1), np.percentile(fake, 0.1), noise.min())
     hi = max(np.percentile(real, 99.9), np.percentile(fake, 99.9), noise.max())
     bins = np.linspace(lo, hi, 80)

@@ -83,8 +83,9 @@ def runs(tmp_path_factory):
     or on the CPU, so this takes about as long as the slowest): -> (folder, results)."""
     base = tmp_path_factory.mktemp("distribute")
     two_cpus = {"GANCLI_LOGICAL_CPUS": "2"}
+    # --jit off: strategies run without XLA, so the one-device baseline does too
     procs = {"one_device": launch("train-dist", base / "one", *ARGS, "--quiet",
-                                  "--strategy", "one_device"),
+                                  "--strategy", "one_device", "--jit", "off"),
              "mirrored": launch("train-dist", base / "mirrored", *ARGS, "--quiet",
                                 "--strategy", "mirrored", env=two_cpus)}
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
@@ -203,7 +204,9 @@ def test_jit_choice():
     assert distribute.use_jit("on", None) is True
     assert distribute.use_jit("off", None) is False
     assert distribute.use_jit("auto", None) is False  # CPU: XLA measured slower
+    assert distribute.use_jit("auto", None, on_cpu=True) is True  # train-dist: 2x with XLA
     assert distribute.use_jit("auto", object()) is False
+    assert distribute.use_jit("auto", object(), on_cpu=True) is False
     with pytest.raises(ConfigError, match="jit"):
         distribute.use_jit("on", object())
 

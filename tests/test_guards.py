@@ -3,6 +3,7 @@ warning, and a checkpoint write that fails with ENOSPC."""
 import csv
 import errno
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -168,7 +169,9 @@ def test_on_nan_skip_gives_up_when_no_update_can_be_applied(tmp_path, capsys, mo
                       "--checkpoint_every", "10", "--d_lr", "1e30", "--on_nan", "skip",
                       *TINY], capsys)
     assert code == 3, err
-    assert "no discriminator update could be applied for" in err
+    # D's first step blows its weights up; then neither net's loss is finite (which one
+    # reaches the limit first depends on op order: XLA or not)
+    assert re.search(r"no (discriminator|generator) update could be applied for", err), err
     assert len(err.strip().splitlines()) == 1 and max(ckpt_steps(out)) < 400
 
 

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         D = models.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
                                        cfg.decorate, cfg.sort_values, scale)
         trainer = make_trainer(cfg, G, D, DistSource(comps, cfg.vector_len), strategy=strategy,
-                               jit_compile=distribute.use_jit(cfg.jit, strategy))
+                               jit_compile=distribute.use_jit(cfg.jit, strategy, on_cpu=True))
     reporter = DistReporter(cfg, session.out, cfg.seed)
     evaluator = None
     if cfg.eval_every:

@@ -64,14 +64,16 @@ def make_strategy(name: str):
     return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
 
 
-def use_jit(setting: str, strategy) -> bool:
-    """--jit: whether to XLA-compile the whole multi-step loop (GANTrainer jit_compile)."""
+def use_jit(setting: str, strategy, on_cpu: bool = False) -> bool:
+    """--jit: whether to XLA-compile the whole multi-step loop (GANTrainer jit_compile).
+    auto: on for one GPU; on CPU, `on_cpu` (train-dist's small dense nets ran 2x faster
+    with XLA, the image nets' convolutions slower: benchmarks/bench_train.py --xla)."""
     if setting == "on" and strategy is not None:
         raise ConfigError("--jit on compiles the whole training loop with XLA, which "
                           "tf.distribute strategies do not support; use --jit off (or auto) "
                           "with --strategy mirrored/multiworker")
     if setting == "auto":
-        return strategy is None and bool(tf.config.list_physical_devices("GPU"))
+        return strategy is None and (on_cpu or bool(tf.config.list_physical_devices("GPU")))
     return setting == "on"
 
 
