@@ -15,9 +15,38 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# Peak rates of this CPU for the float32 / bfloat16 kernels the models use, GFLOP/s,
-# as stated in issue 5 (2-core Xeon, TensorFlow 2.21 + oneDNN).
+# Peak rates for the float32 / bfloat16 kernels the models use, GFLOP/s, as stated in
+# issue 5 for its 2-core Xeon (AVX512-BF16), TensorFlow 2.21 + oneDNN. The benchmarks
+# measure this machine's own with measure_peaks() and use those; these are the fallback.
 PEAK = {"fp32": {"matmul": 190.0, "conv": 220.0}, "bf16": {"matmul": 385.0, "conv": 445.0}}
+
+
+def measure_peaks(seconds: float = 1.0) -> dict:
+    """This machine's best GFLOP/s for a large matmul (2048^3) and a large conv (batch
+    64 of 14x14x128 -> 128, 5x5, the size of the models' biggest layers), in float32 and
+    bfloat16: {"fp32": {"matmul": ..., "conv": ...}, "bf16": {...}}."""
+    import tensorflow as tf
+
+    out = {}
+    for prec, dtype in (("fp32", tf.float32), ("bf16", tf.bfloat16)):
+        a = tf.random.uniform((2048, 2048), dtype=tf.float32)
+        x = tf.random.uniform((64, 14, 14, 128), dtype=tf.float32)
+        k = tf.random.uniform((5, 5, 128, 128), dtype=tf.float32)
+        a, x, k = (tf.cast(t, dtype) for t in (a, x, k))
+        cases = {"matmul": (lambda a=a: tf.matmul(a, a), 2 * 2048 ** 3),
+                 "conv": (lambda x=x, k=k: tf.nn.conv2d(x, k, 1, "SAME"),
+                          2 * 64 * 14 * 14 * 25 * 128 * 128)}
+        out[prec] = {}
+        for kind, (fn, flops) in cases.items():
+            f = tf.function(fn)
+            f().numpy()  # trace and warm up
+            best, t_end = 0.0, time.perf_counter() + seconds
+            while time.perf_counter() < t_end:
+                t0 = time.perf_counter()
+                f().numpy()
+                best = max(best, flops / (time.perf_counter() - t0) / 1e9)
+            out[prec][kind] = best
+    return out
 
 
 # --- the machine ------------------------------------------------------------------------

@@ -22,9 +22,11 @@ Conv2D, Conv2DTranspose; 2 x multiply-adds): b (4 F_G + 8 F_D) for one D and one
 update at batch b -- D update: G forward + D forward/backward on [real; fake]
 (b F_G + 6 b F_D); G update: G forward/backward + D forward/backward to its input
 (3 b F_G + 2 b F_D). seed-classic: F_G 95.8 M, F_D 50.0 M -> 784 MFLOP per image;
-dcgan: F_G 22.0 M, F_D 20.7 M -> 254 MFLOP per image. Peaks (issue 5, this CPU):
-float32 matmul 190 / conv 220 GFLOP/s, bfloat16 385 / 445; a step's % of peak is the
-time it would take with each kind of FLOP at its peak over the time it took.
+dcgan: F_G 22.0 M, F_D 20.7 M -> 254 MFLOP per image. Peaks: measured at start-up on
+this machine (_common.measure_peaks: best GFLOP/s of a 2048^3 matmul and of a 64 x
+14x14x128 -> 128 5x5 conv, float32 and bfloat16); --no_peaks uses issue 5's figures
+for its Xeon (float32 matmul 190 / conv 220, bfloat16 385 / 445). A step's % of peak
+is the time it would take with each kind of FLOP at its peak over the time it took.
 
 seed-classic: the reference runs seed 000's generator layers (UpSampling2D +
 Conv2D); gancli trains the same function with its UpConv2D layer, which computes
@@ -223,7 +225,7 @@ def _si(x: float) -> str:
     return f"{x:.1f}"
 
 
-def table(results: list[dict]) -> list[str]:
+def table(results: list[dict], peak: dict) -> list[str]:
     head = (f"{'config':<17} {'loop':<17} {'steps/s':>8} {'samples/s':>14} {'x seed':>7} "
             f"{'peak MiB':>8} {'GFLOP/s':>8} {'%fp32pk':>8} {'%bf16pk':>8}")
     lines = [head, "-" * len(head)]
@@ -238,8 +240,8 @@ def table(results: list[dict]) -> list[str]:
                 f"{res['name'] if i == 0 else '':<17} {loop:<17} {rate:>8.1f} "
                 f"{_si(rate * res['samples_per_step']) + ' ' + unit:>14} {rate / ref:>6.2f}x "
                 f"{mem:>8} {rate * total / 1e9:>8.2f} "
-                f"{_common.percent_of_peak(flops, rate, _common.PEAK['fp32']):>7.1f}% "
-                f"{_common.percent_of_peak(flops, rate, _common.PEAK['bf16']):>7.1f}%")
+                f"{_common.percent_of_peak(flops, rate, peak['fp32']):>7.1f}% "
+                f"{_common.percent_of_peak(flops, rate, peak['bf16']):>7.1f}%")
         lines.append(f"{'':<17} FLOPs per step {total / 1e9:.3f} G "
                      f"({total / res['samples_per_step'] / 1e6:.1f} M per "
                      f"{res['unit'][:-1]}; matmul {flops['matmul'] / total:.0%}, "
@@ -263,6 +265,8 @@ def main(argv=None):
                    help="3 rounds of 0.4 s and no memory processes: a smoke run")
     p.add_argument("--no_memory", action="store_true",
                    help="skip the peak-memory processes (one per loop and configuration)")
+    p.add_argument("--no_peaks", action="store_true", help="use issue 5's stated peaks "
+                   "(a 2-core AVX512-BF16 Xeon) instead of measuring this machine's")
     p.add_argument("--verbose", action="store_true", help="show the workers' calibration")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--loops", help=argparse.SUPPRESS)
@@ -287,6 +291,12 @@ def main(argv=None):
     print(f"{args.rounds} interleaved rounds of ~{args.seconds:g} s per loop, medians, one "
           "process per configuration; peak MiB: VmHWM of a separate process that runs "
           "only that loop; synthetic MNIST-shaped uint8 images", flush=True)
+    peak = _common.PEAK
+    if not args.no_peaks:
+        peak = _common.measure_peaks()
+        print("peaks measured here, GFLOP/s: " + "; ".join(
+            f"{p} matmul {v['matmul']:.0f}, conv {v['conv']:.0f}" for p, v in peak.items()),
+            flush=True)
     t0 = time.perf_counter()
     results = []
     for name in names:
@@ -297,7 +307,7 @@ def main(argv=None):
                 res["loops"][label]["peak_mb"] = mem["peak_mb"]
         results.append(res)
         print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
-    print("\n".join(table(results)))
+    print("\n".join(table(results, peak)))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end: {load}; {time.perf_counter() - t0:.0f} s in all")
 
