@@ -206,3 +206,17 @@ def test_seed_classic_fused_generator_runs_a_third_of_the_conv_flops():
     # 7x7x128 -> 14x14x64: 9 taps x 4 phases at 7x7 instead of 25 taps at 14x14
     assert flops_by_kind(fused)["conv"] == 2 * (7 * 7 * 9 * 128 * 256 + 14 * 14 * 9 * 64 * 4)
     assert flops_by_kind(stock)["conv"] == 2 * (14 * 14 * 25 * 128 * 64 + 28 * 28 * 25 * 64)
+
+
+def test_fused_generator_clones_and_roundtrips(tmp_path):
+    """--ema clones G with keras.models.clone_model, and UpConv2D is a registered layer:
+    both must rebuild the fused model exactly (Keras 3 uses get_config for each)."""
+    G = build_generator("seed-classic", LATENT, (28, 28, 1), 10)
+    z, y = _inputs(4, 10, seed=3)
+    clone = keras.models.clone_model(G)
+    clone.set_weights(G.get_weights())
+    np.testing.assert_array_equal(_call(clone, z, y), _call(G, z, y))
+    G.save(tmp_path / "fused.keras")
+    again = keras.models.load_model(tmp_path / "fused.keras", compile=False)
+    assert any(isinstance(layer, UpConv2D) for layer in again.layers)
+    np.testing.assert_array_equal(_call(again, z, y), _call(G, z, y))
