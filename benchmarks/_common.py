@@ -13,7 +13,9 @@ import re
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from gancli import tfenv
+
+tfenv.configure()  # what the CLI runs TensorFlow with (oneDNN on x86), before it loads
 
 # Peak rates for the float32 / bfloat16 kernels the models use, GFLOP/s, as stated in
 # issue 5 for its 2-core Xeon (AVX512-BF16), TensorFlow 2.21 + oneDNN. The benchmarks

@@ -143,7 +143,7 @@ def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
 
     from gancli.config import parse_noise, parse_target
     from gancli.training.setup import _lr, seed_everything
-    from gancli.training.trainer import make_optimizer
+    from gancli.training.optimizers import make_optimizer
 
     seed_everything(cfg.seed)
     G, D = build_models(command, cfg, fused=False)  # the seed's own layers
@@ -160,9 +160,11 @@ def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
         def real_fn(rng, n):
             return scaled[rng.integers(0, len(scaled), n)]
     d_opt = make_optimizer(cfg.d_optimizer, _lr(cfg.d_lr, 0, False), beta1=cfg.d_beta1,
-                           beta2=cfg.d_beta2, momentum=cfg.d_momentum, nesterov=cfg.d_nesterov)
+                           beta2=cfg.d_beta2, momentum=cfg.d_momentum, nesterov=cfg.d_nesterov,
+                           fused=False)
     g_opt = make_optimizer(cfg.g_optimizer, _lr(cfg.g_lr, 0, False), beta1=cfg.g_beta1,
-                           beta2=cfg.g_beta2, momentum=cfg.g_momentum, nesterov=cfg.g_nesterov)
+                           beta2=cfg.g_beta2, momentum=cfg.g_momentum, nesterov=cfg.g_nesterov,
+                           fused=False)
     return _common.SeedStyleLoop(G, D, real_fn, cfg.latent_dim, parse_noise(cfg.noise),
                                  cfg.batch_size, d_opt, g_opt)
 

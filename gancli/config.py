@@ -70,6 +70,10 @@ class TrainConfig:
                         aliases=("n_iter_D",), minimum=1)
     n_gen: int = opt(1, "generator steps per iteration (seed's n_iter_G)",
                      aliases=("n_iter_G",), minimum=1)
+    reuse_fake: bool = opt(True, "the generator step trains on the last discriminator "
+                           "step's fake batch (same noise; one generator forward pass serves "
+                           "both, as in PyTorch's DCGAN example) instead of drawing new "
+                           "noise as the seeds did")
     clip_value: float = opt(0.01, "wgan: clip critic weights to [-c, c]", minimum=0)
     gp_weight: float = opt(10.0, "wgan-gp: gradient penalty weight", minimum=0)
     d_optimizer: str = opt("adam", "discriminator optimizer", choices=OPTIMIZERS)

@@ -253,3 +253,18 @@ def test_same_seed_gives_identical_metrics(run, tmp_path):
     assert len(rows1) == len(rows2) == 4
     for a, b in zip(rows1, rows2):
         assert {c: a[c] for c in keep} == {c: b[c] for c in keep}
+
+
+def test_no_reuse_fake_draws_fresh_noise_for_the_g_step(run, tmp_path):
+    """--reuse_fake (default) shares the D step's fake batch with the G step; the flag
+    is recorded, and turning it off changes the run (the G step draws new noise)."""
+    import yaml
+
+    fresh = train(tmp_path / "fresh", "--seed", "7", "--no-reuse_fake")
+    assert yaml.safe_load((run / "config.yaml").read_text())["reuse_fake"] is True
+    assert yaml.safe_load((fresh / "config.yaml").read_text())["reuse_fake"] is False
+    _, shared_rows = read_csv(run / "metrics.csv")
+    _, fresh_rows = read_csv(fresh / "metrics.csv")
+    assert len(shared_rows) == len(fresh_rows) == 4
+    assert [r["g_loss"] for r in shared_rows] != [r["g_loss"] for r in fresh_rows]
+    assert all(math.isfinite(float(r["g_loss"])) for r in fresh_rows)

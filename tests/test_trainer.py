@@ -38,13 +38,13 @@ def tiny_models(batchnorm=True, dropout=True):
     return G, D
 
 
-def make(loss=None, n_critic=1, n_gen=1, **model_kw):
+def make(loss=None, n_critic=1, n_gen=1, reuse_fake=False, **model_kw):
     keras.utils.set_random_seed(0)
     G, D = tiny_models(**model_kw)
     return GANTrainer(G, D, loss or losses.make_loss("bce"), keras.optimizers.Adam(1e-2),
                       keras.optimizers.Adam(1e-2), GaussianSource(), batch_size=8,
                       latent_dim=LATENT, noise=("uniform", -1.0, 1.0), n_critic=n_critic,
-                      n_gen=n_gen, seed=1)
+                      n_gen=n_gen, seed=1, reuse_fake=reuse_fake)
 
 
 def snap(model):
@@ -167,9 +167,40 @@ def test_wgan_gp_does_not_clip():
     assert max(np.abs(w.numpy()).max() for w in tr.D.trainable_variables) > 0.05
 
 
-@pytest.mark.parametrize("n_critic, n_gen", [(3, 1), (1, 2)])
-def test_n_critic_and_n_gen_optimizer_iterations(n_critic, n_gen):
-    tr = make(n_critic=n_critic, n_gen=n_gen)
+def test_shared_step_is_a_d_step_then_a_g_step_on_the_same_noise():
+    """reuse_fake: one G forward serves the D update (gradient stopped) and the G
+    update (through the updated D). Every variable must end as after _d_update then
+    _g_update on the same draws -- G's BatchNorm statistics updated once, by G's step."""
+    shared, plain = make(reuse_fake=True), make()
+    draws = shared._d_draws(8)
+    d1, g1 = tf.function(lambda: shared._shared_update(*draws))()
+    d2 = tf.function(lambda: plain._d_update(*draws))()
+    g2 = tf.function(lambda: plain._g_update(draws[2], draws[3]))()
+    np.testing.assert_allclose(d1.numpy(), d2.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(g1.numpy(), g2.numpy(), rtol=1e-6)
+    for a, b in zip(shared.G.variables + shared.D.variables + shared.d_opt.variables
+                    + shared.g_opt.variables,
+                    plain.G.variables + plain.D.variables + plain.d_opt.variables
+                    + plain.g_opt.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)
+    # and both updates happened
+    assert int(shared.d_opt.iterations.numpy()) == int(shared.g_opt.iterations.numpy()) == 1
+
+
+def test_shared_step_leaves_d_untouched_by_the_g_part():
+    """The G half of a shared step runs D frozen: D ends exactly as after the D update
+    alone (the freeze property, with reuse_fake on)."""
+    shared, d_only = make(reuse_fake=True), make()
+    draws = shared._d_draws(8)
+    tf.function(lambda: shared._shared_update(*draws))()
+    tf.function(lambda: d_only._d_update(*draws))()
+    assert changed(snap(d_only.D), shared.D) == []
+
+
+@pytest.mark.parametrize("n_critic, n_gen, reuse", [(3, 1, False), (1, 2, False),
+                                                    (3, 1, True), (1, 2, True)])
+def test_n_critic_and_n_gen_optimizer_iterations(n_critic, n_gen, reuse):
+    tr = make(n_critic=n_critic, n_gen=n_gen, reuse_fake=reuse)
     stats = tr.train(4)
     assert set(stats) == set(GANTrainer.STATS)
     assert all(np.isfinite(v) for v in stats.values())

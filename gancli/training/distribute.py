@@ -149,6 +149,14 @@ class DistributedTrainer(GANTrainer):
             lambda: self._d_update(*self._slice(draws), scale=1.0 / self.replicas))
         return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, stats, axis=None)
 
+    def _shared_step(self):
+        draws = self._d_draws(self.batch_size)
+        d_stats, g_stats = self.strategy.run(
+            lambda: self._shared_update(*self._slice(draws), scale=1.0 / self.replicas))
+        mean = tf.distribute.ReduceOp.MEAN
+        return (self.strategy.reduce(mean, d_stats, axis=None),
+                self.strategy.reduce(mean, g_stats, axis=None))
+
     def _g_step(self):
         draws = self._noise_and_labels(self.batch_size)
         loss = self.strategy.run(

@@ -9,7 +9,8 @@ import keras
 from gancli.config import TrainConfig, parse_noise
 from gancli.losses import make_loss
 from gancli.training import precision
-from gancli.training.trainer import GANTrainer, make_optimizer
+from gancli.training.optimizers import make_optimizer
+from gancli.training.trainer import GANTrainer
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -56,6 +57,7 @@ def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
                             batch_size=cfg.batch_size, latent_dim=cfg.latent_dim,
                             noise=parse_noise(cfg.noise), n_critic=cfg.n_critic,
                             n_gen=cfg.n_gen, ema=cfg.ema, seed=cfg.seed,
-                            jit_compile=jit_compile, on_nan=cfg.on_nan)
+                            jit_compile=jit_compile, on_nan=cfg.on_nan,
+                            reuse_fake=cfg.reuse_fake)
     trainer.precision = prec
     return trainer

@@ -2,7 +2,11 @@
 
 `GANTrainer.train(n)` runs n iterations inside one tf.function call (a
 tf.while_loop), so no Python runs between steps. Each iteration takes `n_critic`
-discriminator steps and `n_gen` generator steps. Gradients are taken only for the
+discriminator steps and `n_gen` generator steps. With `reuse_fake` the last D step and
+the first G step share one generator forward pass (PyTorch's DCGAN example does the
+same): the D step trains on G(z) with the gradient stopped, and the G step then takes
+its gradient through the updated D on that same G(z) -- exactly a D step and a G step
+on the same noise, for one G forward less per iteration. Gradients are taken only for the
 network being trained, and the other network is run through `stateless_call`, so
 a G step leaves every D variable (BatchNorm statistics and RNG state included)
 bit-identical, and a D step leaves G's likewise. The seeds' `trainable = False`
@@ -34,18 +38,6 @@ class RealSource(Protocol):
         """-> (x, labels or None), both tensors with leading dimension n."""
 
 
-def make_optimizer(name: str, lr, *, beta1=0.9, beta2=0.999, momentum=0.0,
-                   nesterov=False) -> keras.optimizers.Optimizer:
-    """Optimizer by config name; `lr` may be a float or a Keras schedule."""
-    if name == "adam":
-        return keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(lr, momentum=momentum)
-    if name == "sgd":
-        return keras.optimizers.SGD(lr, momentum=momentum, nesterov=nesterov)
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
 def sample_noise(rng: tf.random.Generator, shape, noise: tuple[str, float, float]):
     kind, a, b = noise
     if kind == "uniform":
@@ -63,7 +55,7 @@ class GANTrainer:
                  g_optimizer, d_optimizer, source: RealSource, *, batch_size: int,
                  latent_dim: int, noise: tuple[str, float, float], n_critic: int = 1,
                  n_gen: int = 1, ema: float = 0.0, seed: int = 0, jit_compile: bool = False,
-                 on_nan: str = "stop"):
+                 on_nan: str = "stop", reuse_fake: bool = False):
         self.G, self.D, self.loss = generator, discriminator, loss
         # on_nan 'skip': updates with a non-finite loss or gradient are not applied
         # (gancli.training.guards); 'stop': the chunk ends at the first non-finite stat
@@ -73,6 +65,7 @@ class GANTrainer:
         self.source = source
         self.batch_size, self.latent_dim, self.noise = batch_size, latent_dim, noise
         self.n_critic, self.n_gen, self.ema = n_critic, n_gen, ema
+        self.reuse_fake = reuse_fake
         self.num_classes = source.num_classes
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.rng = tf.random.Generator.from_seed(seed)
@@ -112,10 +105,14 @@ class GANTrainer:
         # every new chunk size n was a fresh multi-second compile
         while done < n:
             d_stats = tf.zeros([4])  # loss, D(real), D(fake), updates skipped
-            for _ in range(self.n_critic):
-                d_stats += self._d_step()
             g_stats = tf.zeros([2])  # loss, updates skipped
-            for _ in range(self.n_gen):
+            shared = 1 if self.reuse_fake else 0
+            for _ in range(self.n_critic - shared):
+                d_stats += self._d_step()
+            if shared:
+                d, g = self._shared_step()
+                d_stats, g_stats = d_stats + d, g_stats + g
+            for _ in range(self.n_gen - shared):
                 g_stats += self._g_step()
             stats = tf.cast(tf.stack([d_stats[0] / self.n_critic, g_stats[0] / self.n_gen,
                                       d_stats[1] / self.n_critic, d_stats[2] / self.n_critic]),
@@ -173,12 +170,14 @@ class GANTrainer:
             eps = self.rng.uniform([n] + [1] * (len(real.shape) - 1))
         return real, y_real, z, y_fake, eps
 
-    def _d_update(self, real, y_real, z, y_fake, eps, scale=None):
+    def _d_update(self, real, y_real, z, y_fake, eps, scale=None, fake=None):
         """One D update on the given inputs. `scale` multiplies only the loss that is
         differentiated (a replica's 1/num_replicas share), not the loss reported.
+        `fake`: G(z) already computed (reuse_fake), else G runs here, frozen.
         Returns [loss, D(real), D(fake), 1 if the update was skipped else 0]."""
         saved = self._snapshot(self.D)
-        fake = self._frozen_call(self.G, self._inputs(z, y_fake))
+        if fake is None:
+            fake = self._frozen_call(self.G, self._inputs(z, y_fake))
         n = tf.shape(real)[0]
         both = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
         labels = None if y_real is None else tf.concat([y_real, y_fake], axis=0)
@@ -212,19 +211,34 @@ class GANTrainer:
     def _g_step(self):
         return self._g_update(*self._noise_and_labels(self.batch_size))
 
-    def _g_update(self, z, y, scale=None):
+    def _g_update(self, z, y, scale=None, d_update=None):
         """One G update (and EMA) on given noise and labels; `scale` as in _d_update.
-        Returns [loss, 1 if the update was skipped else 0]."""
+        `d_update(fake)`, if given, runs between G's forward pass and the G loss, off
+        the tape: the shared step's D update on this very G(z), gradient stopped.
+        Returns [loss, 1 if the update was skipped else 0] (and d_update's result)."""
         saved = self._snapshot(self.G)
         with tf.GradientTape() as tape:
             fake = self.G(self._inputs(z, y), training=True)
+            if d_update is not None:
+                with tape.stop_recording():
+                    d_stats = d_update(tf.stop_gradient(fake))
             loss = self.loss.g_loss(self._frozen_call(self.D, self._inputs(fake, y)))
             scaled = self._scale_loss(self.g_opt, loss if scale is None else loss * scale)
         weights = self.G.trainable_variables
         skipped = self._apply(self.g_opt, tape.gradient(scaled, weights), weights, loss, saved)
         if self.G_ema is not None:
             self._update_ema()
-        return tf.stack([tf.cast(loss, tf.float32), skipped])
+        g_stats = tf.stack([tf.cast(loss, tf.float32), skipped])
+        return g_stats if d_update is None else (d_stats, g_stats)
+
+    def _shared_step(self):
+        return self._shared_update(*self._d_draws(self.batch_size))
+
+    def _shared_update(self, real, y_real, z, y_fake, eps, scale=None):
+        """reuse_fake: a D update and then a G update on the same noise z, with one G
+        forward pass for both. Returns (D stats, G stats) as _d_update, _g_update."""
+        return self._g_update(z, y_fake, scale, d_update=lambda fake: self._d_update(
+            real, y_real, z, y_fake, eps, scale, fake=fake))
 
     @staticmethod
     def _scale_loss(opt, loss):

@@ -1,0 +1,90 @@
+"""The fused optimizers do Keras's arithmetic: same results, same variables."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gancli.training.optimizers import FusedAdam, FusedSGD, make_optimizer
+
+SHAPES = [(30, 20), (20,), (3, 3, 4, 5)]
+
+
+def run(opt, steps=5, seed=0, jit=False):
+    """`steps` updates of fresh variables with fixed random gradients; returns every
+    variable's final value (the model's, then the optimizer's)."""
+    rng = np.random.default_rng(seed)
+    variables = [keras.Variable(rng.normal(size=s).astype("float32")) for s in SHAPES]
+    grads = [[tf.constant(rng.normal(size=s).astype("float32")) for s in SHAPES]
+             for _ in range(steps)]
+    opt.build(variables)
+    step = tf.function(lambda g: opt.apply(g, variables), jit_compile=jit)
+    for g in grads:
+        step(g)
+    return [v.numpy() for v in variables] + [v.numpy() for v in opt.variables]
+
+
+@pytest.mark.parametrize("kw", [dict(momentum=0.9, nesterov=True), dict(momentum=0.9),
+                                dict(momentum=0.0)])
+def test_fused_sgd_is_bit_identical_to_keras_sgd(kw):
+    want = run(keras.optimizers.SGD(1e-2, **kw))
+    got = run(FusedSGD(1e-2, **kw))
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_fused_adam_matches_keras_adam(jit):
+    want = run(keras.optimizers.Adam(1e-2, beta_1=0.5), jit=jit)
+    got = run(FusedAdam(1e-2, beta_1=0.5), jit=jit)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # float32 rounding
+    # and it trained: the weights moved from where they started
+    start = run(FusedAdam(0.0))
+    assert not np.allclose(got[0], start[0])
+
+
+def test_fused_sgd_with_a_schedule_and_xla_matches_keras():
+    lr = keras.optimizers.schedules.PolynomialDecay(1e-2, 10, end_learning_rate=0.0)
+    want = run(keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), jit=True)
+    lr = keras.optimizers.schedules.PolynomialDecay(1e-2, 10, end_learning_rate=0.0)
+    got = run(FusedSGD(lr, momentum=0.9, nesterov=True), jit=True)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("fused, stock", [(FusedAdam, keras.optimizers.Adam),
+                                          (FusedSGD, keras.optimizers.SGD)])
+def test_sparse_gradients_fall_back_to_keras(fused, stock):
+    """An Embedding's gradient is IndexedSlices: the fused classes hand it to Keras."""
+    def train(cls):
+        keras.utils.set_random_seed(0)
+        emb = keras.layers.Embedding(10, 4)
+        emb.build((None,))
+        opt = cls(0.1, momentum=0.9) if cls in (FusedSGD, keras.optimizers.SGD) else cls(0.1)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(emb(tf.constant([1, 3, 3])) ** 2)
+            grads = tape.gradient(loss, emb.trainable_variables)
+            assert isinstance(grads[0], tf.IndexedSlices)
+            opt.apply(grads, emb.trainable_variables)
+        for _ in range(3):
+            step()
+        return emb.embeddings.numpy()
+
+    np.testing.assert_allclose(train(fused), train(stock), rtol=1e-6)
+
+
+def test_make_optimizer_fused_by_default_and_configs_round_trip():
+    sgd = make_optimizer("sgd", 5e-4, momentum=0.9, nesterov=True)
+    adam = make_optimizer("adam", 2e-4, beta1=0.5)
+    assert type(sgd) is FusedSGD and type(adam) is FusedAdam
+    assert type(make_optimizer("sgd", 1e-3, fused=False)) is keras.optimizers.SGD
+    assert type(make_optimizer("adam", 1e-3, fused=False)) is keras.optimizers.Adam
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(sgd))
+    assert type(again) is FusedSGD and again.nesterov and again.momentum == 0.9
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(adam))
+    assert type(again) is FusedAdam and again.beta_1 == 0.5
