@@ -27,6 +27,7 @@ def measure_peaks(seconds: float = 1.0) -> dict:
     """This machine's best GFLOP/s for a large matmul (2048^3) and a large conv (batch
     64 of 14x14x128 -> 128, 5x5, the size of the models' biggest layers), in float32 and
     bfloat16: {"fp32": {"matmul": ..., "conv": ...}, "bf16": {...}}."""
+    tfenv.import_quietly()  # no CUDA-probing chatter on stderr
     import tensorflow as tf
 
     out = {}

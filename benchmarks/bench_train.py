@@ -22,9 +22,11 @@ Conv2D, Conv2DTranspose; 2 x multiply-adds): b (4 F_G + 8 F_D) for one D and one
 update at batch b -- D update: G forward + D forward/backward on [real; fake]
 (b F_G + 6 b F_D); G update: G forward/backward + D forward/backward to its input
 (3 b F_G + 2 b F_D). seed-classic: F_G 95.8 M, F_D 50.0 M -> 784 MFLOP per image;
-dcgan: F_G 22.0 M, F_D 20.7 M -> 254 MFLOP per image. Peaks: measured at start-up on
-this machine (_common.measure_peaks: best GFLOP/s of a 2048^3 matmul and of a 64 x
-14x14x128 -> 128 5x5 conv, float32 and bfloat16); --no_peaks uses issue 5's figures
+dcgan: F_G 22.0 M, F_D 20.7 M -> 254 MFLOP per image. Peaks: measured on this machine
+by each configuration's process just before and after its timed rounds, the better
+of the two, so they see the same load as the loops (_common.measure_peaks: best
+GFLOP/s of a 2048^3 matmul and of a 64 x 14x14x128 -> 128 5x5 conv, float32 and
+bfloat16; printed under each configuration); --no_peaks uses issue 5's figures
 for its Xeon (float32 matmul 190 / conv 220, bfloat16 385 / 445). A step's % of peak
 is the time it would take with each kind of FLOP at its peak over the time it took.
 
@@ -32,9 +34,15 @@ seed-classic: the reference runs seed 000's generator layers (UpSampling2D +
 Conv2D); gancli trains the same function with its UpConv2D layer, which computes
 each upsample-then-conv at the lower resolution (~0.36 of those FLOPs, same weights,
 gancli.models.layers). The row "gancli fp32+seed layers" is gancli's loop on the
-seed's layers, so the table splits the gain into loop and layer. FLOPs are always
-counted on the seed's layers: for the fused rows GFLOP/s and % of peak are the
-useful work done per second, not the FLOPs executed.
+seed's layers, so the table splits the gain into loop and layer. gancli's image
+presets also share one G forward pass between the D and the G step (reuse_fake:
+b F_G less per step). FLOPs are always counted for the seed's layers and the seed's
+two G forward passes: for gancli's rows GFLOP/s and % of peak are the useful work
+done per second, not the FLOPs executed.
+
+Both loops run with the TensorFlow settings the CLI uses (gancli.tfenv: oneDNN
+kernels on x86). The seed-style loop keeps Keras's own SGD / Adam; gancli's uses its
+fused update kernels (gancli.training.optimizers).
 
 Data: synthetic uint8 images of MNIST's shape (60,000 x 28 x 28 x 1) -- no dataset
 needed; train-dist draws its normal target in-graph (gancli) or with NumPy (seed).
@@ -178,8 +186,15 @@ def build_loop(label: str, command: str, cfg, pixels):
     return GancliLoop(command, cfg, prec, extra == "xla", pixels, fused=extra != SEED_LAYERS)
 
 
-def worker(name: str, labels: list[str], rounds: int, seconds: float) -> dict:
-    """Time every loop of configuration `name`, interleaved, in this process."""
+def _max_peaks(a: dict, b: dict) -> dict:
+    return {p: {k: max(a[p][k], b[p][k]) for k in a[p]} for p in a}
+
+
+def worker(name: str, labels: list[str], rounds: int, seconds: float,
+           peaks: bool = True) -> dict:
+    """Time every loop of configuration `name`, interleaved, in this process; with
+    `peaks`, measure the CPU's peaks here too, just before and after the rounds (the
+    better of the two), so they are taken under the same load as the loops."""
     command, cfg = make_cfg(name)
     pixels = synthetic_images() if command == "train-mnist" else None
     if not (command == "train-mnist" and cfg.model == "seed-classic"):
@@ -189,10 +204,12 @@ def worker(name: str, labels: list[str], rounds: int, seconds: float) -> dict:
     flops = _common.step_flops(ref.G, ref.D, cfg.batch_size, cfg.n_critic, cfg.n_gen)
     samples = cfg.batch_size * cfg.n_critic * (cfg.vector_len if command == "train-dist"
                                                else 1)
+    before = _common.measure_peaks(0.5) if peaks else _common.PEAK
     results = _common.interleave(loops, rounds, seconds,
                                  log=lambda line: print(line, file=sys.stderr, flush=True))
+    after = _common.measure_peaks(0.5) if peaks else _common.PEAK
     return {"name": name, "unit": "values" if command == "train-dist" else "images",
-            "samples_per_step": samples, "flops": flops,
+            "samples_per_step": samples, "flops": flops, "peaks": _max_peaks(before, after),
             "loops": {k: {"steps/s": v["steps/s"]} for k, v in results.items()}}
 
 
@@ -208,7 +225,8 @@ def memory_worker(name: str, label: str, seconds: float) -> dict:
 def run_worker(name: str, args, labels: list[str], memory_of: str | None = None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name,
            "--loops", ",".join(labels), "--rounds", str(args.rounds),
-           "--seconds", str(args.seconds)] + (["--memory_of", memory_of] if memory_of else [])
+           "--seconds", str(args.seconds)] + (["--memory_of", memory_of] if memory_of else []) \
+        + (["--no_peaks"] if args.no_peaks else [])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:
@@ -227,19 +245,20 @@ def _si(x: float) -> str:
     return f"{x:.1f}"
 
 
-def table(results: list[dict], peak: dict) -> list[str]:
-    head = (f"{'config':<17} {'loop':<17} {'steps/s':>8} {'samples/s':>14} {'x seed':>7} "
+def table(results: list[dict]) -> list[str]:
+    w = max(17, *(len(k) for res in results for k in res["loops"]))
+    head = (f"{'config':<17} {'loop':<{w}} {'steps/s':>8} {'samples/s':>14} {'x seed':>7} "
             f"{'peak MiB':>8} {'GFLOP/s':>8} {'%fp32pk':>8} {'%bf16pk':>8}")
     lines = [head, "-" * len(head)]
     for res in results:
-        flops, total = res["flops"], sum(res["flops"].values())
+        flops, total, peak = res["flops"], sum(res["flops"].values()), res["peaks"]
         ref = res["loops"][REFERENCE]["steps/s"]
         unit = "img/s" if res["unit"] == "images" else "val/s"
         for i, (loop, rec) in enumerate(res["loops"].items()):
             rate = rec["steps/s"]
             mem = f"{rec['peak_mb']:.0f}" if "peak_mb" in rec else "-"
             lines.append(
-                f"{res['name'] if i == 0 else '':<17} {loop:<17} {rate:>8.1f} "
+                f"{res['name'] if i == 0 else '':<17} {loop:<{w}} {rate:>8.1f} "
                 f"{_si(rate * res['samples_per_step']) + ' ' + unit:>14} {rate / ref:>6.2f}x "
                 f"{mem:>8} {rate * total / 1e9:>8.2f} "
                 f"{_common.percent_of_peak(flops, rate, peak['fp32']):>7.1f}% "
@@ -247,7 +266,9 @@ def table(results: list[dict], peak: dict) -> list[str]:
         lines.append(f"{'':<17} FLOPs per step {total / 1e9:.3f} G "
                      f"({total / res['samples_per_step'] / 1e6:.1f} M per "
                      f"{res['unit'][:-1]}; matmul {flops['matmul'] / total:.0%}, "
-                     f"conv {flops['conv'] / total:.0%})")
+                     f"conv {flops['conv'] / total:.0%}); peaks GFLOP/s: " + "; ".join(
+                         f"{p} matmul {v['matmul']:.0f}, conv {v['conv']:.0f}"
+                         for p, v in peak.items()))
     return lines
 
 
@@ -276,7 +297,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.worker:
         out = (memory_worker(args.worker, args.memory_of, args.seconds) if args.memory_of
-               else worker(args.worker, args.loops.split(","), args.rounds, args.seconds))
+               else worker(args.worker, args.loops.split(","), args.rounds, args.seconds,
+                           peaks=not args.no_peaks))
         print(json.dumps(out))
         return
     if args.quick:
@@ -293,12 +315,6 @@ def main(argv=None):
     print(f"{args.rounds} interleaved rounds of ~{args.seconds:g} s per loop, medians, one "
           "process per configuration; peak MiB: VmHWM of a separate process that runs "
           "only that loop; synthetic MNIST-shaped uint8 images", flush=True)
-    peak = _common.PEAK
-    if not args.no_peaks:
-        peak = _common.measure_peaks()
-        print("peaks measured here, GFLOP/s: " + "; ".join(
-            f"{p} matmul {v['matmul']:.0f}, conv {v['conv']:.0f}" for p, v in peak.items()),
-            flush=True)
     t0 = time.perf_counter()
     results = []
     for name in names:
@@ -309,7 +325,7 @@ def main(argv=None):
                 res["loops"][label]["peak_mb"] = mem["peak_mb"]
         results.append(res)
         print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
-    print("\n".join(table(results, peak)))
+    print("\n".join(table(results)))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end: {load}; {time.perf_counter() - t0:.0f} s in all")
 

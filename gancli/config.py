@@ -48,8 +48,9 @@ class TrainConfig:
                         "cluster from TF_CONFIG; see docs/gpu.md); auto: mirrored when more "
                         "than one GPU is visible, else one_device", choices=STRATEGIES)
     jit: str = opt("auto", "XLA-compile the training loop: auto = on for one GPU; on CPU on "
-                   "for train-dist (2x faster) and off for train-mnist (its convolutions ran "
-                   "slower); off under mirrored/multiworker (not supported)",
+                   "for train-dist (1.5x faster at batch 10; slower from batch ~256 on) and "
+                   "off for train-mnist (its convolutions ran slower); off under "
+                   "mirrored/multiworker (not supported)",
                    choices=("auto", "on", "off"))
     precision: str = opt("auto", "arithmetic of the networks: fp32; bf16 / fp16 = Keras mixed "
                          "precision (float32 weights, outputs and losses; fp16 with dynamic "

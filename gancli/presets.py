@@ -21,6 +21,9 @@ PRESETS: dict[str, dict[str, dict]] = {
         # it found the shape; at 1e-3 it finds it within ~3,000. LeakyReLU for G's first
         # layer keeps its units alive through that phase. Seed's exact machine:
         # --no-sort_values --real_label 1 --g_lr 2e-4 --g_activation relu,sigmoid.
+        # The G step draws fresh noise, as the seed did: sharing the D step's batch
+        # (reuse_fake) saves nothing measurable for nets this small, and with it seed 3
+        # ended at mean 3.94, W1 0.069 (fresh noise: 3.99, 0.022).
         "seed-normal": dict(
             target="normal:4,1.25", vector_len=100, latent_dim=100, noise="uniform:0,1",
             g_arch="pointwise", g_hidden=[50, 50], g_activation=["leaky_relu", "sigmoid"],
@@ -28,7 +31,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             loss="bce", real_label=0.9,
             d_optimizer="adam", d_lr=2e-4, d_beta1=0.9, d_beta2=0.999,
             g_optimizer="adam", g_lr=1e-3, g_beta1=0.9, g_beta2=0.999,
-            batch_size=10, steps=30000, sample_every=200, ema=0.999,
+            batch_size=10, steps=30000, sample_every=200, ema=0.999, reuse_fake=False,
         ),
         # seed 001: equal mixture of N(0,1) and N(5,2); Dense G on uniform(-1,1) latent,
         # Dense D, RMSprop (D 1e-3, G 5e-4), label smoothing 0.9 / 0.1.
@@ -38,7 +41,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             d_hidden=[64], d_activation="relu", decorate=False,
             loss="bce", real_label=0.9, fake_label=0.1,
             d_optimizer="rmsprop", d_lr=1e-3, g_optimizer="rmsprop", g_lr=5e-4,
-            batch_size=400, steps=7500, sample_every=250, ema=0.999,
+            batch_size=400, steps=7500, sample_every=250, ema=0.999, reuse_fake=False,
         ),
     },
     "train-mnist": {

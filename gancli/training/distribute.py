@@ -66,8 +66,9 @@ def make_strategy(name: str):
 
 def use_jit(setting: str, strategy, on_cpu: bool = False) -> bool:
     """--jit: whether to XLA-compile the whole multi-step loop (GANTrainer jit_compile).
-    auto: on for one GPU; on CPU, `on_cpu` (train-dist's small dense nets ran 2x faster
-    with XLA, the image nets' convolutions slower: benchmarks/bench_train.py --xla)."""
+    auto: on for one GPU; on CPU, `on_cpu` (train-dist's small dense nets ran 1.5x
+    faster with XLA at batch 10, the image nets' convolutions slower:
+    benchmarks/bench_train.py --xla)."""
     if setting == "on" and strategy is not None:
         raise ConfigError("--jit on compiles the whole training loop with XLA, which "
                           "tf.distribute strategies do not support; use --jit off (or auto) "
