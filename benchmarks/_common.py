@@ -67,6 +67,7 @@ def _cpuinfo(key: str) -> str:
 
 def machine() -> str:
     """'CPU model, N cores (flags), TF x, Keras y, load average a b c'."""
+    tfenv.import_quietly()
     import keras
     import tensorflow as tf
 
