@@ -87,7 +87,13 @@ def runs(tmp_path_factory):
     procs = {"one_device": launch("train-dist", base / "one", *ARGS, "--quiet",
                                   "--strategy", "one_device", "--jit", "off"),
              "mirrored": launch("train-dist", base / "mirrored", *ARGS, "--quiet",
-                                "--strategy", "mirrored", env=two_cpus)}
+                                "--strategy", "mirrored", env=two_cpus),
+             # the same pair with the G step on the D step's fake batch (_shared_step)
+             "one_shared": launch("train-dist", base / "one_shared", *ARGS, "--quiet",
+                                  "--reuse_fake", "--strategy", "one_device", "--jit", "off"),
+             "mirrored_shared": launch("train-dist", base / "mirrored_shared", *ARGS,
+                                       "--quiet", "--reuse_fake", "--strategy", "mirrored",
+                                       env=two_cpus)}
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     (base / "worker-tmp").mkdir()
     for i in range(2):
@@ -125,6 +131,17 @@ def test_mirrored_two_logical_cpus_matches_one_device(runs):
     assert yaml_text.endswith("batch_size 16 is the global batch = 8 per replica\n")
     assert (out / "checkpoints" / "ckpt-00000040.npz").is_file()
     assert (out / "generator.keras").is_file()
+
+
+def test_mirrored_shared_step_matches_one_device(runs):
+    """--reuse_fake under MirroredStrategy: the shared D+G step on two replicas follows
+    the one-device trajectory too, and differs from the fresh-noise run."""
+    base, results = runs
+    for name in ("one_shared", "mirrored_shared"):
+        assert results[name][0] == 0, results[name][1]
+    shared = trajectory(base / "one_shared")
+    assert_same_trajectory(shared, trajectory(base / "mirrored_shared"))
+    assert shared != trajectory(base / "one")
 
 
 def test_multiworker_two_local_workers_chief_writes(runs):
