@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from gancli import cli, plotting
-from gancli.commands import plot
+from gancli.commands import _runs
 
 BASE = "step,epoch,d_loss,g_loss,d_real,d_fake"
 DIST_COLS = "real_mean,real_std,fake_mean,fake_std,w1,ks,mass_0,mass_1"
@@ -189,7 +189,7 @@ def test_nothing_to_plot(tmp_path, capsys):
 def test_read_metrics_tolerates_torn_and_empty_cells(tmp_path):
     p = tmp_path / "metrics.csv"
     p.write_text("step,d_loss,fid\r\n100,1.5,\r\n200,1.4,12\r\n300,1.3,nan\r\n400,1.")
-    header, rows = plot.read_metrics(str(p))
+    header, rows = _runs.read_metrics(str(p))
     assert header == ["step", "d_loss", "fid"]
     assert rows == [{"step": 100, "d_loss": 1.5}, {"step": 200, "d_loss": 1.4, "fid": 12},
                     {"step": 300, "d_loss": 1.3}]

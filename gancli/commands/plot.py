@@ -12,9 +12,6 @@ TensorFlow is imported only to draw the two 1-D model plots.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import math
 import os
 import re
 import sys
@@ -22,10 +19,10 @@ import sys
 import numpy as np
 
 from gancli import distmetrics, plotting
+from gancli.commands._runs import Run, default_labels, quality_columns
 from gancli.errors import ConfigError, RunDirError
 
 NAME = "plot"
-BASE = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake")
 GENERATORS = ("generator.keras", "generator.h5")
 DISCRIMINATORS = ("discriminator.keras", "discriminator.h5")
 N_VECTORS = 200  # vectors per side in the per-sample discriminator plot
@@ -72,11 +69,11 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.smooth < 1.0:
         raise ConfigError(f"--smooth must be in [0, 1), got {args.smooth:g}")
-    labels = args.label or _default_labels(args.runs)
+    labels = args.label or default_labels(args.runs)
     if len(labels) != len(args.runs):
         raise ConfigError(f"got {len(labels)} --label for {len(args.runs)} runs; "
                           "give one --label per RUN, in order")
-    runs = [Run(path, label) for path, label in zip(args.runs, labels)]  # all checked first
+    runs = [Run(path, label, _note) for path, label in zip(args.runs, labels)]  # all checked first
     written: list[str] = []
     for r in runs:
         for path in _plot_run(r, args.smooth):
@@ -94,130 +91,6 @@ def run(args: argparse.Namespace) -> int:
         raise NothingToPlot("nothing to plot yet: " + ", ".join(r.path for r in runs) +
                             " hold no metrics rows and no samples")
     return 0
-
-
-# --- reading a run ------------------------------------------------------------------------
-
-class Run:
-    """What a run folder holds, read once: metrics rows, config.yaml, generator.json."""
-
-    def __init__(self, path: str, label: str):
-        self.path, self.label = path, label
-        csv_path = os.path.join(path, "metrics.csv")
-        if not os.path.isdir(path):
-            raise RunDirError(f"{path} is not a folder (expected a gancli run folder)")
-        if not os.path.isfile(csv_path):
-            raise RunDirError(f"{path} is not a gancli run: no metrics.csv in it")
-        try:
-            self.header, self.rows = read_metrics(csv_path)
-        except OSError as e:
-            raise RunDirError(f"cannot read {csv_path}: {e.strerror or e}") from None
-        self.cfg = self._yaml("config.yaml")
-        self.meta = self._json("generator.json")
-
-    def series(self, col: str) -> tuple[np.ndarray, np.ndarray]:
-        """(steps, values) of the rows that have `col`."""
-        pts = [(r["step"], r[col]) for r in self.rows if col in r]
-        a = np.array(pts, dtype=np.float64).reshape(-1, 2)
-        return a[:, 0], a[:, 1]
-
-    def pair(self, a: str, b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(steps, a values, b values) of the rows that have both columns."""
-        pts = [(r["step"], r[a], r[b]) for r in self.rows if a in r and b in r]
-        arr = np.array(pts, dtype=np.float64).reshape(-1, 3)
-        return arr[:, 0], arr[:, 1], arr[:, 2]
-
-    def has(self, col: str) -> bool:
-        return any(col in r for r in self.rows)
-
-    @property
-    def probability(self) -> bool:
-        """bce reports D(x) as sigmoid(logit); the other losses report raw critic output."""
-        return self.cfg.get("loss", "bce") == "bce"
-
-    @property
-    def target(self) -> str | None:
-        return self.meta.get("target") or self.cfg.get("target")
-
-    def find(self, names) -> str | None:
-        for name in names:
-            if os.path.isfile(os.path.join(self.path, name)):
-                return os.path.join(self.path, name)
-        return None
-
-    def _yaml(self, name: str) -> dict:
-        path = os.path.join(self.path, name)
-        if not os.path.isfile(path):
-            return {}
-        import yaml
-
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            _note(f"{path}: unreadable, ignored ({str(e).splitlines()[0]})")
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _json(self, name: str) -> dict:
-        path = os.path.join(self.path, name)
-        if not os.path.isfile(path):
-            return {}
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            _note(f"{path}: unreadable, ignored ({e})")
-            return {}
-        return data if isinstance(data, dict) else {}
-
-
-def read_metrics(path: str) -> tuple[list[str], list[dict]]:
-    """metrics.csv read once, tolerating a run that is writing it: a last line without
-    its newline (torn write) is dropped, as are rows with the wrong number of cells;
-    empty, non-numeric and non-finite cells are left out of their row. Rows are sorted
-    by step."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        text = fh.read()
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        lines.pop()
-    records = list(csv.reader(lines))
-    if not records:
-        return [], []
-    header, rows = records[0], []
-    for rec in records[1:]:
-        if len(rec) != len(header):
-            continue
-        row = {}
-        for key, cell in zip(header, rec):
-            try:
-                v = float(cell)
-            except ValueError:
-                continue
-            if math.isfinite(v):
-                row[key] = v
-        if "step" in row:
-            rows.append(row)
-    rows.sort(key=lambda r: r["step"])
-    return header, rows
-
-
-def _default_labels(paths) -> list[str]:
-    names = [os.path.basename(os.path.normpath(os.path.abspath(p))) for p in paths]
-    if len(set(names)) < len(names):  # a/run b/run: tell them apart by their parent
-        names = [os.path.join(*os.path.normpath(os.path.abspath(p)).split(os.sep)[-2:])
-                 for p in paths]
-    return names
-
-
-def _is_timing(col: str) -> bool:
-    return col.endswith("_per_s") or col.endswith("_s") or col in ("elapsed", "time")
-
-
-def quality_columns(header) -> list[str]:
-    """Columns that are neither the base stats nor timings, in file order."""
-    return [c for c in header if c and c not in BASE and not _is_timing(c)]
 
 
 def _note(msg: str) -> None:
