@@ -13,9 +13,8 @@ import re
 import statistics
 import time
 
-from gancli import tfenv
-
-tfenv.configure()  # what the CLI runs TensorFlow with (oneDNN on x86), before it loads
+from gancli import tfenv  # importing gancli sets TensorFlow's environment as the CLI
+                          # does (tfenv.configure: oneDNN on x86), before TensorFlow loads
 
 # Peak rates for the float32 / bfloat16 kernels the models use, GFLOP/s, as stated in
 # issue 5 for its 2-core Xeon (AVX512-BF16), TensorFlow 2.21 + oneDNN. The benchmarks

@@ -16,19 +16,18 @@ import platform
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import gancli  # noqa: F401  (first: TensorFlow's environment as the CLI sets it, gancli.tfenv)
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from gancli import config  # noqa: E402
-from gancli.config import DistConfig, parse_target  # noqa: E402
-from gancli.data.dist import DistSource  # noqa: E402
-from gancli.distmetrics import target_moments  # noqa: E402
-from gancli.models import dist as models  # noqa: E402
-from gancli.presets import PRESETS  # noqa: E402
-from gancli.training import distribute  # noqa: E402
-from gancli.training.setup import make_trainer, seed_everything  # noqa: E402
+from gancli import config
+from gancli.config import DistConfig, parse_target
+from gancli.data.dist import DistSource
+from gancli.distmetrics import target_moments
+from gancli.models import dist as models
+from gancli.presets import PRESETS
+from gancli.training import distribute
+from gancli.training.setup import make_trainer, seed_everything
 
 
 def build(cfg):

@@ -61,7 +61,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
+import _common  # noqa: E402  (imports gancli: TensorFlow's environment, before it loads)
 
 # name -> (command, preset, batch size)
 CONFIGS = {

@@ -5,7 +5,6 @@ import argparse
 import difflib
 import errno
 import logging
-import os
 import sys
 import typing
 from typing import Sequence
@@ -53,7 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # report it from the subcommand's parser: its flags make the suggestions
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("absl").setLevel(logging.ERROR)
     if getattr(args, "needs_tensorflow", True):
         from gancli.tfenv import import_quietly

@@ -35,7 +35,6 @@ def import_quietly() -> None:
     """Import tensorflow and keras once, silencing what they print while doing so."""
     if "tensorflow" in sys.modules:
         return
-    configure()
     try:
         saved = os.dup(2)
     except OSError:  # no fd 2 to protect

@@ -277,7 +277,6 @@ def _values_plots(r: Run, out: str) -> list[str]:
 
 
 def _load_model(path: str):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from gancli.tfenv import import_quietly
 
     import_quietly()

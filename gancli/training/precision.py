@@ -12,7 +12,7 @@ the gradients back, skipping steps whose scaled gradients overflow.
 `auto` picks fp16 on GPUs of compute capability 7.0 or more (tensor cores) and
 fp32 everywhere else, CPUs included. bf16 is not picked on CPU: on the 2-core
 machine gancli is benchmarked on (AMD EPYC, AVX2, no avx512_bf16/amx_bf16), oneDNN
-emulates bf16 and the seed-classic and dcgan training steps ran 6-10x slower than
+emulates bf16 and the seed-classic and dcgan training steps ran 4-8x slower than
 in fp32 (benchmarks/bench_train.py --precision fp32,bf16).
 """
 from __future__ import annotations
