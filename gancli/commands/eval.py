@@ -84,14 +84,14 @@ class _Source:
     meta: dict = dataclasses.field(default_factory=dict)  # its generator.json
     run_dir: str | None = None  # the run folder holding it
     model: object = None
-    info: object = None  # generation.GeneratorInfo once the model is loaded
+    info: object = None  # saved_models.GeneratorInfo once the model is loaded
 
     def load(self) -> None:
-        from gancli import generation
+        from gancli import saved_models
 
         if self.model is None:
-            self.model = generation.load_model(self.path)
-            self.info = generation.describe(self.model, self.path, self.meta or None)
+            self.model = saved_models.load_model(self.path)
+            self.info = saved_models.describe(self.model, self.path, self.meta or None)
             for note in self.info.notes:
                 print(f"gancli: {note}", file=sys.stderr)
 
@@ -115,7 +115,7 @@ class _Source:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gancli import __version__, generation, rundir
+    from gancli import __version__, rundir, saved_models
 
     t0 = time.time()
     given = [s for s in (args.generator, args.weights, args.samples) if s]
@@ -129,9 +129,9 @@ def run(args: argparse.Namespace) -> int:
         src = _Source(samples=samples)
         out = args.out or os.path.dirname(os.path.abspath(args.samples))
     else:
-        path = os.path.abspath(generation.find_weights(given[0]))
+        path = os.path.abspath(saved_models.find_weights(given[0]))
         folder = os.path.dirname(path)
-        src = _Source(path=path, meta=generation.read_sidecar(path) or {},
+        src = _Source(path=path, meta=saved_models.read_sidecar(path) or {},
                       run_dir=folder if os.path.isfile(os.path.join(folder, "config.yaml"))
                       else None)
         if "kind" not in src.meta:  # no generator.json: the model says what it makes

@@ -77,14 +77,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--discriminator is used only with --nice")
 
     from gancli import generation as gen
+    from gancli import saved_models as saved
 
-    weights = gen.find_weights(args.weights)
-    meta = gen.read_sidecar(weights)
+    weights = saved.find_weights(args.weights)
+    meta = saved.read_sidecar(weights)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     folder, png, npz = _plan(args.out, weights, seed, args.separate)
 
-    G = gen.load_model(weights)
-    info = gen.describe(G, weights, meta)
+    G = saved.load_model(weights)
+    info = saved.describe(G, weights, meta)
     _check_label(args.label, info)
     gen.check_truncate(args.truncate, info.noise)
     if args.separate and info.kind != "images":
@@ -92,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
                           "values; use the default histogram and --npz")
     D = d_idx = None
     if args.nice:
-        d_path = gen.find_discriminator(weights, args.discriminator)
-        D = gen.load_model(d_path)
-        d_idx = gen.check_discriminator(D, d_path, info)
+        d_path = saved.find_discriminator(weights, args.discriminator)
+        D = saved.load_model(d_path)
+        d_idx = saved.check_discriminator(D, d_path, info)
     main_png = png or os.path.join(folder, "grid.png" if info.kind == "images"
                                    else "histogram.png")
     gen.make_folder(folder)
