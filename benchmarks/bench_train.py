@@ -135,7 +135,8 @@ class GancliLoop:
 
                 source = DistSource(parse_target(cfg.target), cfg.vector_len)
             else:
-                from gancli.data.images import ImageData, ImageSource
+                from gancli.data.image_source import ImageSource
+                from gancli.data.images import ImageData
 
                 source = ImageSource(ImageData(pixels, None, 0, "synthetic"))
             self.trainer = make_trainer(cfg, G, D, source, steps=cfg.steps or 1000,

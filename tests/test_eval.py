@@ -9,10 +9,11 @@ import pytest
 
 from gancli import cli, distmetrics, evaluation
 from gancli.data import images as image_data
+from gancli.data import mnist_files
 from gancli.evaluation import image_metrics as im
 
 FASHION = image_data.FASHION_MNIST_DIR
-needs_fashion = pytest.mark.skipif(not image_data._find_idx_images(FASHION),
+needs_fashion = pytest.mark.skipif(not mnist_files.find_idx_images(FASHION),
                                    reason=f"Fashion-MNIST not installed in {FASHION}")
 
 
@@ -59,10 +60,10 @@ def test_precision_recall_identical_and_disjoint():
 
 @pytest.fixture(scope="module")
 def fashion():
-    if not image_data._find_idx_images(FASHION):
+    if not mnist_files.find_idx_images(FASHION):
         pytest.skip(f"Fashion-MNIST not installed in {FASHION}")
-    x, y = image_data._load_idx_pair(os.path.join(FASHION, "train-images-idx3-ubyte.gz"))
-    xt, yt = image_data._load_idx_pair(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz"))
+    x, y = mnist_files.load_idx_pair(os.path.join(FASHION, "train-images-idx3-ubyte.gz"))
+    xt, yt = mnist_files.load_idx_pair(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz"))
     return x[:2000, ..., None], y[:2000], xt[:2000, ..., None], yt[:2000]
 
 

@@ -1,4 +1,5 @@
-"""gancli.data.images: IDX / npz / image-folder loading and every bad-input path."""
+"""gancli.data.images (with mnist_files, image_folder): IDX / npz / image-folder loading
+and every bad-input path."""
 from __future__ import annotations
 
 import gzip
@@ -13,7 +14,8 @@ import pytest
 from PIL import Image
 
 from gancli.data import images as images_mod
-from gancli.data.images import ImageData, load_images, read_idx
+from gancli.data.images import ImageData, load_images
+from gancli.data.mnist_files import read_idx
 from gancli.errors import DataError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -453,7 +455,8 @@ def test_mnist_download_success_path(monkeypatch):
 
 
 def test_import_does_not_pull_in_tensorflow():
-    code = ("import sys, gancli.data.images, gancli.sampling\n"
+    code = ("import sys, gancli.data.images, gancli.data.mnist_files, gancli.data.image_folder\n"
+            "import gancli.data.image_source, gancli.sampling\n"
             "bad = [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                          check=lambda cfg: _load_data(cfg, asked))
     cfg, (data, per_epoch) = session.cfg, session.checked
 
-    from gancli.data.images import ImageSource
+    from gancli.data.image_source import ImageSource
 
     steps = cfg.epochs * per_epoch if cfg.steps is None else min(cfg.steps, cfg.epochs * per_epoch)
 

@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from gancli.data import images as image_data
+from gancli.data import mnist_files
 from gancli.errors import DataError
 
 HOLDOUT = 10000  # held-out images taken from the training set when there is no test set
@@ -42,12 +43,12 @@ class RealSplit:
 
 
 def _idx_test(folder: str, train_name: str | None) -> tuple | None:
-    names = sorted(n for n in os.listdir(folder) if image_data._IDX_IMAGES_RE.match(n)
+    names = sorted(n for n in os.listdir(folder) if mnist_files.IDX_IMAGES_RE.match(n)
                    and n != train_name and not n.startswith("train"))
     if not names:
         return None
     path = os.path.join(folder, names[0])
-    x, y = image_data._load_idx_pair(path)
+    x, y = mnist_files.load_idx_pair(path)
     return x, y, path
 
 
@@ -56,10 +57,10 @@ def _load_test(dataset: str, data: str | None) -> tuple | None:
     if data is None:
         if dataset == "folder":
             return None
-        if dataset == "fashion_mnist" and image_data._find_idx_images(
+        if dataset == "fashion_mnist" and mnist_files.find_idx_images(
                 image_data.FASHION_MNIST_DIR):
             folder = image_data.FASHION_MNIST_DIR
-            return _idx_test(folder, os.path.basename(image_data._find_idx_images(folder)))
+            return _idx_test(folder, os.path.basename(mnist_files.find_idx_images(folder)))
         import keras  # the training images just came through the same (cached) loader
 
         _, (x, y) = getattr(keras.datasets, dataset).load_data()
@@ -71,11 +72,11 @@ def _load_test(dataset: str, data: str | None) -> tuple | None:
         with np.load(path, allow_pickle=False) as f:
             if "x_test" not in f.files:
                 return None
-            x = image_data._as_uint8(f["x_test"], path)
+            x = mnist_files.as_uint8(f["x_test"], path)
             y = f["y_test"].reshape(-1) if "y_test" in f.files else None
         return x, y, f"x_test of {path}"
     folder = path if os.path.isdir(path) else os.path.dirname(path)
-    train = image_data._find_idx_images(folder) if os.path.isdir(path) else path
+    train = mnist_files.find_idx_images(folder) if os.path.isdir(path) else path
     return _idx_test(folder, os.path.basename(train or ""))
 
 
