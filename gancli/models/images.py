@@ -14,7 +14,8 @@ Both sides take a class label when `num_classes > 0`:
 Only stock Keras layers are saved (no Lambda, no gancli layers), so a saved
 generator or discriminator opens with `keras.models.load_model` alone. seed-classic's
 generator trains with gancli's UpConv2D (the seed's UpSampling2D + Conv2D computed at
-the lower resolution); `to_stock_layers` turns it back into the seed's layers.
+the lower resolution) and, on CPUs, its discriminator with FastGradConv2D (Conv2D
+with faster gradients); `to_stock_layers` turns both back into the seed's layers.
 
 Built under a mixed-precision policy (--precision bf16/fp16), the layers compute in
 16 bits except the ones that make the outputs -- G's "image" layer, D's logit (and
@@ -27,6 +28,7 @@ import math
 import keras
 from keras import layers
 
+from gancli.models.fastconv import FastGradConv2D
 from gancli.models.layers import UpConv2D
 
 ARCHS = ("seed-classic", "dcgan", "wgan")  # names used by config
@@ -123,13 +125,16 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
 
 # seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (critic)
 def build_discriminator(arch: str, image_shape: tuple[int, int, int],
-                        num_classes: int = 0) -> keras.Model:
+                        num_classes: int = 0, fast_grads: bool = False) -> keras.Model:
     """image (H, W, C) [+ label ()] -> logit (1,), linear.
 
     Args:
       arch: one of ARCHS.
       image_shape: (H, W, C), H and W divisible by 4 (seed-classic: at least 12).
       num_classes: > 0 makes D a projection discriminator taking [image, label].
+      fast_grads: seed-classic's convs as FastGradConv2D (the same function and
+        weights; gradients by routes that run faster on CPUs). Saved discriminators
+        always hold stock Conv2D layers (to_stock_layers).
     Raises:
       ValueError: unknown arch or bad shape.
     """
@@ -142,9 +147,10 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
         if h < 12 or w < 12:
             raise ValueError(f"seed-classic discriminator needs images of at least 12x12, "
                              f"got {h}x{w}")
-        x = layers.Conv2D(64, 5, padding="same", activation="tanh")(x)
+        conv = FastGradConv2D if fast_grads else layers.Conv2D
+        x = conv(64, 5, padding="same", activation="tanh", name="conv1")(x)
         x = layers.MaxPooling2D()(x)
-        x = layers.Conv2D(128, 5, activation="tanh")(x)
+        x = conv(128, 5, activation="tanh", name="conv2")(x)
         x = layers.MaxPooling2D()(x)
         x = layers.Flatten()(x)
         feat = layers.Dense(1024, activation="tanh")(x)
@@ -175,14 +181,16 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
 
 def to_stock_layers(model: keras.Model) -> keras.Model:
     """`model` with every UpConv2D replaced by its UpSampling2D + Conv2D pair (a nested
-    Sequential holding the same weights): what export saves. Other models come back
-    as they are."""
-    if not any(isinstance(layer, UpConv2D) for layer in model.layers):
+    Sequential holding the same weights) and every FastGradConv2D by a Conv2D: what
+    export saves. Other models come back as they are."""
+    if not any(isinstance(layer, (UpConv2D, FastGradConv2D)) for layer in model.layers):
         return model
 
     def clone(layer):
         if isinstance(layer, UpConv2D):
             return layer.stock_layers()
+        if isinstance(layer, FastGradConv2D):
+            return layers.Conv2D.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
     stock = keras.models.clone_model(model, clone_function=clone)

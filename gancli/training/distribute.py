@@ -74,8 +74,13 @@ def use_jit(setting: str, strategy, on_cpu: bool = False) -> bool:
                           "tf.distribute strategies do not support; use --jit off (or auto) "
                           "with --strategy mirrored/multiworker")
     if setting == "auto":
-        return strategy is None and (on_cpu or bool(tf.config.list_physical_devices("GPU")))
+        return strategy is None and (on_cpu or has_gpu())
     return setting == "on"
+
+
+def has_gpu() -> bool:
+    """Whether TensorFlow sees a GPU (the runs then train on it)."""
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def _split_cpu() -> None:

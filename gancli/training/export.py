@@ -1,7 +1,7 @@
 """Final model files: generator.{h5,keras} with generator.json beside them, and the
-discriminator likewise. The generator is saved with stock Keras layers only, so
-`keras.models.load_model` opens it without gancli; the discriminator may hold
-gancli's registered layers (import gancli.models.layers first)."""
+discriminator likewise. Generators and image discriminators are saved with stock
+Keras layers only, so `keras.models.load_model` opens them without gancli; train-dist's
+discriminator may hold gancli's registered layers (import gancli.models.layers first)."""
 from __future__ import annotations
 
 import json
@@ -23,8 +23,9 @@ def save_model(model, path: str) -> None:
         model.save(tmp)
 
 
-def stock_generator(model):
-    """The generator as stock Keras layers (seed-classic trains with gancli's UpConv2D)."""
+def stock(model):
+    """The model as stock Keras layers (seed-classic trains with gancli's UpConv2D and
+    FastGradConv2D)."""
     from gancli.models.images import to_stock_layers
 
     return to_stock_layers(model)
@@ -32,8 +33,8 @@ def stock_generator(model):
 
 def save_models(trainer, out: str, sidecar: dict) -> None:
     meta = dict(sidecar, versions=versions())
-    for name, model in (("generator", stock_generator(trainer.sampler)),
-                        ("discriminator", trainer.D)):
+    for name, model in (("generator", stock(trainer.sampler)),
+                        ("discriminator", stock(trainer.D))):
         save_model(model, os.path.join(out, f"{name}.keras"))
         save_model(model, os.path.join(out, f"{name}.h5"))
         rundir.write_text(os.path.join(out, f"{name}.json"),
@@ -43,7 +44,7 @@ def save_models(trainer, out: str, sidecar: dict) -> None:
 def save_best(model, folder: str, meta: dict) -> None:
     """The best generator so far (--eval_every): folder/generator.keras + generator.json."""
     os.makedirs(folder, exist_ok=True)
-    save_model(stock_generator(model), os.path.join(folder, "generator.keras"))
+    save_model(stock(model), os.path.join(folder, "generator.keras"))
     rundir.write_text(os.path.join(folder, "generator.json"),
                       json.dumps(dict(meta, model="generator", versions=versions()), indent=2)
                       + "\n")
