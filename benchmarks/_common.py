@@ -169,6 +169,14 @@ def interleave(loops: dict, rounds: int, seconds: float, log=None) -> dict:
     return out
 
 
+def paired_ratios(rates: list[float], ref_rates: list[float]) -> tuple[float, float, float]:
+    """(median, min, max) over rounds of rate / the reference's rate in the same round.
+    A round and the reference's round next to it see nearly the same machine, so these
+    ratios move less than the ratio of two medians when the load drifts."""
+    ratios = [r / q for r, q in zip(rates, ref_rates)]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
 # --- FLOPs ------------------------------------------------------------------------------
 
 def step_flops(G, D, batch_size: int, n_critic: int = 1, n_gen: int = 1) -> dict:

@@ -7,8 +7,11 @@ D.trainable = False) and (b) gancli's loop (GANTrainer.train(n) from
 gancli.training.setup.make_trainer, one compiled call of n steps) at each requested
 precision. In that ONE process it alternates timed rounds of about --seconds each
 (reference, gancli fp32, gancli bf16, ...) and reports the median steps/s per loop,
-so load from other processes hits every loop alike; the ratio column is the figure
-to quote, absolute rates depend on the machine's load.
+so load from other processes hits every loop alike. "x seed" is the median over
+rounds of the loop's rate over the reference's rate in the same round (paired, so
+a drift in the machine's speed cancels), "rounds" the lowest and highest of those
+per-round ratios; "x seed" is the figure to quote, absolute rates depend on the
+machine's load.
 
 Reported per loop: steps/s (one step = n_critic D updates + n_gen G updates), real
 samples/s (images, or values for train-dist: batch x vector_len), the process's peak
@@ -30,11 +33,13 @@ bfloat16; printed under each configuration); --no_peaks uses issue 5's figures
 for its Xeon (float32 matmul 190 / conv 220, bfloat16 385 / 445). A step's % of peak
 is the time it would take with each kind of FLOP at its peak over the time it took.
 
-seed-classic: the reference runs seed 000's generator layers (UpSampling2D +
-Conv2D); gancli trains the same function with its UpConv2D layer, which computes
-each upsample-then-conv at the lower resolution (~0.36 of those FLOPs, same weights,
-gancli.models.layers). The row "gancli fp32+seed layers" is gancli's loop on the
-seed's layers, so the table splits the gain into loop and layer. gancli's image
+seed-classic: the reference runs seed 000's layers (UpSampling2D + Conv2D in G,
+Conv2D in D); gancli trains the same functions with its UpConv2D layer, which
+computes each upsample-then-conv at the lower resolution (~0.36 of those FLOPs,
+same weights, gancli.models.layers), and, as on any CPU, D's convs as
+FastGradConv2D (stock forward, faster gradient routes: gancli.models.fastconv).
+The row "gancli fp32+seed layers" is gancli's loop on the seed's stock layers, so
+the table splits the gain into loop and layers. gancli's image
 presets also share one G forward pass between the D and the G step (reuse_fake:
 b F_G less per step). FLOPs are always counted for the seed's layers and the seed's
 two G forward passes: for gancli's rows GFLOP/s and % of peak are the useful work
@@ -74,7 +79,8 @@ CONFIGS = {
 }
 N_IMAGES, IMAGE_SHAPE = 60000, (28, 28, 1)
 REFERENCE = "seed-style"
-SEED_LAYERS = "seed layers"  # gancli's loop on the seed's stock G layers (no UpConv2D)
+SEED_LAYERS = "seed layers"  # gancli's loop on the seed's stock layers (no UpConv2D,
+# no FastGradConv2D)
 
 
 # --- building what the CLI builds -------------------------------------------------------
@@ -212,7 +218,8 @@ def worker(name: str, labels: list[str], rounds: int, seconds: float,
     after = _common.measure_peaks(0.5) if peaks else _common.PEAK
     return {"name": name, "unit": "values" if command == "train-dist" else "images",
             "samples_per_step": samples, "flops": flops, "peaks": _max_peaks(before, after),
-            "loops": {k: {"steps/s": v["steps/s"]} for k, v in results.items()}}
+            "loops": {k: {"steps/s": v["steps/s"], "rates": v["rates"]}
+                      for k, v in results.items()}}
 
 
 def memory_worker(name: str, label: str, seconds: float) -> dict:
@@ -250,19 +257,20 @@ def _si(x: float) -> str:
 def table(results: list[dict]) -> list[str]:
     w = max(17, *(len(k) for res in results for k in res["loops"]))
     head = (f"{'config':<17} {'loop':<{w}} {'steps/s':>8} {'samples/s':>14} {'x seed':>7} "
-            f"{'peak MiB':>8} {'GFLOP/s':>8} {'%fp32pk':>8} {'%bf16pk':>8}")
+            f"{'rounds':>11} {'peak MiB':>8} {'GFLOP/s':>8} {'%fp32pk':>8} {'%bf16pk':>8}")
     lines = [head, "-" * len(head)]
     for res in results:
         flops, total, peak = res["flops"], sum(res["flops"].values()), res["peaks"]
-        ref = res["loops"][REFERENCE]["steps/s"]
+        ref_rates = res["loops"][REFERENCE]["rates"]
         unit = "img/s" if res["unit"] == "images" else "val/s"
         for i, (loop, rec) in enumerate(res["loops"].items()):
             rate = rec["steps/s"]
+            ratio, lo, hi = _common.paired_ratios(rec["rates"], ref_rates)
             mem = f"{rec['peak_mb']:.0f}" if "peak_mb" in rec else "-"
             lines.append(
                 f"{res['name'] if i == 0 else '':<17} {loop:<{w}} {rate:>8.1f} "
-                f"{_si(rate * res['samples_per_step']) + ' ' + unit:>14} {rate / ref:>6.2f}x "
-                f"{mem:>8} {rate * total / 1e9:>8.2f} "
+                f"{_si(rate * res['samples_per_step']) + ' ' + unit:>14} {ratio:>6.2f}x "
+                f"{f'{lo:.2f}-{hi:.2f}':>11} {mem:>8} {rate * total / 1e9:>8.2f} "
                 f"{_common.percent_of_peak(flops, rate, peak['fp32']):>7.1f}% "
                 f"{_common.percent_of_peak(flops, rate, peak['bf16']):>7.1f}%")
         lines.append(f"{'':<17} FLOPs per step {total / 1e9:.3f} G "
