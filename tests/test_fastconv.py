@@ -146,32 +146,49 @@ def test_train_mnist_seed_classic_saves_a_stock_discriminator(tmp_path):
     assert r.stdout.startswith("ok")
 
 
-def test_seed_classic_trains_the_same_with_fast_gradients():
+def test_seed_classic_trains_the_same_with_fast_gradients(tmp_path):
     """Five steps of the CLI's seed-classic trainer: the stock and the FastGradConv2D
-    discriminator give the same weights within float tolerance."""
+    discriminator give the same weights within float tolerance; a checkpoint of the
+    fast one restores into the stock one (a run moved from a CPU to a GPU box)."""
     from gancli import config
     from gancli.config import ImageConfig
     from gancli.data.image_source import ImageSource
     from gancli.data.images import ImageData
     from gancli.models.images import build_generator
     from gancli.presets import PRESETS
+    from gancli.training import checkpoint
     from gancli.training.setup import make_trainer, seed_everything
 
     cfg = config.resolve(ImageConfig, PRESETS["train-mnist"], "seed-classic",
                          preset="seed-classic", overrides={"seed": 3, "batch_size": 8})
     images = np.random.default_rng(1).integers(0, 255, (64, 28, 28, 1), np.uint8)
-    weights, start = {}, None
-    for fast in (False, True):
+
+    def trainer(fast):
         seed_everything(cfg.seed)
         G = build_generator(cfg.model, cfg.latent_dim, (28, 28, 1))
         D = build_discriminator(cfg.model, (28, 28, 1), fast_grads=fast)
-        trainer = make_trainer(cfg, G, D, ImageSource(ImageData(images, None, 0, "t")),
-                               steps=5)
-        start = start or [v.numpy() for v in D.trainable_variables]
-        trainer.train(5)
-        weights[fast] = [v.numpy() for v in G.trainable_variables + D.trainable_variables]
-    for a, b in zip(weights[False], weights[True]):
+        return make_trainer(cfg, G, D, ImageSource(ImageData(images, None, 0, "t")), steps=5)
+
+    def weights(t):
+        return [v.numpy() for v in t.G.trainable_variables + t.D.trainable_variables]
+
+    stock, fast = trainer(False), trainer(True)
+    start = [v.numpy() for v in stock.D.trainable_variables]
+    stock.train(5)
+    fast.train(5)
+    for a, b in zip(weights(stock), weights(fast)):
         np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
     # the comparison means something: each D weight moved further than the runs differ
-    for w0, stock, fast in zip(start, weights[False][-len(start):], weights[True][-len(start):]):
-        assert np.abs(fast - stock).max() < 0.01 * np.abs(stock - w0).max()
+    n_d = len(start)
+    for w0, a, b in zip(start, weights(stock)[-n_d:], weights(fast)[-n_d:]):
+        assert np.abs(b - a).max() < 0.01 * np.abs(a - w0).max()
+
+    path = checkpoint.save(fast.state_variables(), str(tmp_path), 5, {})
+    moved = trainer(False)
+    checkpoint.restore(moved.state_variables(), path)
+    for a, b in zip(weights(moved), weights(fast)):
+        np.testing.assert_array_equal(a, b)
+    moved.train(1)
+    fast.train(1)
+    for a, b in zip(weights(moved), weights(fast)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
