@@ -36,8 +36,9 @@ is the time it would take with each kind of FLOP at its peak over the time it to
 seed-classic: the reference runs seed 000's layers (UpSampling2D + Conv2D in G,
 Conv2D in D); gancli trains the same functions with its UpConv2D layer, which
 computes each upsample-then-conv at the lower resolution (~0.36 of those FLOPs,
-same weights, gancli.models.layers), and, as on any CPU, D's convs as
-FastGradConv2D (stock forward, faster gradient routes: gancli.models.fastconv).
+same weights, gancli.models.layers), and, when no GPU is seen (as the CLI does),
+D's convs as FastGradConv2D (stock forward, faster gradient routes:
+gancli.models.fastconv).
 The row "gancli fp32+seed layers" is gancli's loop on the seed's stock layers, so
 the table splits the gain into loop and layers. gancli's image
 presets also share one G forward pass between the D and the G step (reuse_fake:
@@ -97,7 +98,7 @@ def make_cfg(name: str):
 
 
 def build_models(command: str, cfg, fused: bool = True):
-    """G and D from the builders, with the arguments train-dist / train-mnist use on a CPU.
+    """G and D from the builders, with the arguments train-dist / train-mnist use.
     fused=False: seed-classic with the seed's stock layers: UpSampling2D + Conv2D in G
     instead of gancli's UpConv2D (same function and weights, ~0.36 of the conv FLOPs),
     Conv2D in D instead of FastGradConv2D (same function, faster gradients on CPUs)."""
@@ -114,9 +115,12 @@ def build_models(command: str, cfg, fused: bool = True):
                                      cfg.decorate, cfg.sort_values, scale)
         return G, D
     from gancli.models import images
+    from gancli.training.distribute import has_gpu
 
+    # as train-mnist builds them: FastGradConv2D only where no GPU is seen
     return (images.build_generator(cfg.model, cfg.latent_dim, IMAGE_SHAPE, fused=fused),
-            images.build_discriminator(cfg.model, IMAGE_SHAPE, fast_grads=fused))
+            images.build_discriminator(cfg.model, IMAGE_SHAPE,
+                                       fast_grads=fused and not has_gpu()))
 
 
 def synthetic_images():
