@@ -115,6 +115,18 @@ def test_partial_dist_run_skips_model_plots_without_tensorflow(tmp_path):
         _check_png(p)
 
 
+def test_unreadable_generator_skips_its_plots_with_a_note(tmp_path, capsys):
+    run = make_dist_run(tmp_path / "dist")
+    with open(os.path.join(run, "generator.h5"), "wb") as fh:
+        fh.write(b"not an HDF5 file")
+    rc, lines, err = _plot(capsys, run)
+    assert rc == 0, err
+    assert lines == [os.path.join(run, "plots", n)
+                     for n in ("losses.png", "d_outputs.png", "metrics.png")]
+    assert "cannot load" in err and "generator.h5" in err
+    assert "skipping the plots that need it" in err
+
+
 def test_train_dist_run_density_and_discriminator(tmp_path, capsys):
     out = str(tmp_path / "r")
     assert cli.main(["train-dist", "--steps", "20", "--sample_every", "10",

@@ -277,18 +277,16 @@ def _values_plots(r: Run, out: str) -> list[str]:
 
 
 def _load_model(path: str):
+    """The saved model at `path` (saved_models.load_model), or None with a note."""
+    from gancli import saved_models
+    from gancli.errors import CheckpointError
     from gancli.tfenv import import_quietly
 
     import_quietly()
-    import keras
-
-    import gancli.models.layers  # noqa: F401  (registers Decorate, SortValues)
-
     try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # keras, h5py, zipfile and OS errors alike
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        _note(f"cannot load {path}, skipping the plots that need it ({first})")
+        return saved_models.load_model(path)
+    except CheckpointError as e:
+        _note(f"{e}; skipping the plots that need it")
         return None
 
 
