@@ -38,7 +38,8 @@ Conv2D in D); gancli trains the same functions with its UpConv2D layer, which
 computes each upsample-then-conv at the lower resolution (~0.36 of those FLOPs,
 same weights, gancli.models.layers), and, when no GPU is seen (as the CLI does),
 D's convs as FastGradConv2D (stock forward, faster gradient routes:
-gancli.models.fastconv).
+gancli.models.fastconv); its D also applies each tanh after the max-pool (they
+commute) and stores the Dense kernel transposed (TransposedDense).
 The row "gancli fp32+seed layers" is gancli's loop on the seed's stock layers, so
 the table splits the gain into loop and layers. gancli's image
 presets also share one G forward pass between the D and the G step (reuse_fake:
@@ -81,7 +82,7 @@ CONFIGS = {
 N_IMAGES, IMAGE_SHAPE = 60000, (28, 28, 1)
 REFERENCE = "seed-style"
 SEED_LAYERS = "seed layers"  # gancli's loop on the seed's stock layers (no UpConv2D,
-# no FastGradConv2D)
+# no FastGradConv2D, the seed's D stack)
 
 
 # --- building what the CLI builds -------------------------------------------------------
@@ -101,7 +102,8 @@ def build_models(command: str, cfg, fused: bool = True):
     """G and D from the builders, with the arguments train-dist / train-mnist use.
     fused=False: seed-classic with the seed's stock layers: UpSampling2D + Conv2D in G
     instead of gancli's UpConv2D (same function and weights, ~0.36 of the conv FLOPs),
-    Conv2D in D instead of FastGradConv2D (same function, faster gradients on CPUs)."""
+    in D Conv2D(tanh) before each max-pool and a Dense instead of FastGradConv2D, tanh
+    after the pool and TransposedDense (same function, less work)."""
     if command == "train-dist":
         from gancli import distmetrics
         from gancli.config import parse_target
@@ -119,7 +121,7 @@ def build_models(command: str, cfg, fused: bool = True):
 
     # as train-mnist builds them: FastGradConv2D only where no GPU is seen
     return (images.build_generator(cfg.model, cfg.latent_dim, IMAGE_SHAPE, fused=fused),
-            images.build_discriminator(cfg.model, IMAGE_SHAPE,
+            images.build_discriminator(cfg.model, IMAGE_SHAPE, fused=fused,
                                        fast_grads=fused and not has_gpu()))
 
 

@@ -18,3 +18,47 @@ def read_csv(path):
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         return reader.fieldnames, list(reader)
+
+
+def derivatives(model, x):
+    """model(x); d loss / d x and d loss / d weights; d ||d loss / d x||^2 / d weights
+    (the second order a gradient penalty, wgan-gp, takes). loss = sum(sin(3 y))."""
+    import tensorflow as tf
+
+    @tf.function
+    def run():
+        with tf.GradientTape() as outer:
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(x)
+                y = model(x)
+                loss = tf.reduce_sum(tf.sin(3.0 * y))
+            dx = tape.gradient(loss, x)
+            dw = tape.gradient(loss, model.trainable_variables)
+            penalty = tf.reduce_sum(dx * dx)
+        return y, dx, dw, outer.gradient(penalty, model.trainable_variables)
+
+    return run()
+
+
+def seed_classic_trainer(seed, batch_size, steps, **d_options):
+    """train-mnist's seed-classic trainer on 64 random 28x28 images, its D built with
+    build_discriminator(**d_options) (fused, fast_grads)."""
+    import numpy as np
+
+    from gancli import config
+    from gancli.config import ImageConfig
+    from gancli.data.image_source import ImageSource
+    from gancli.data.images import ImageData
+    from gancli.models.images import build_discriminator, build_generator
+    from gancli.presets import PRESETS
+    from gancli.training.setup import make_trainer, seed_everything
+
+    cfg = config.resolve(ImageConfig, PRESETS["train-mnist"], "seed-classic",
+                         preset="seed-classic",
+                         overrides={"seed": seed, "batch_size": batch_size})
+    images = np.random.default_rng(1).integers(0, 255, (64, 28, 28, 1), np.uint8)
+    seed_everything(cfg.seed)
+    G = build_generator(cfg.model, cfg.latent_dim, (28, 28, 1))
+    D = build_discriminator(cfg.model, (28, 28, 1), **d_options)
+    return make_trainer(cfg, G, D, ImageSource(ImageData(images, None, 0, "t")),
+                        steps=steps)

@@ -13,6 +13,7 @@ from gancli import cli
 from gancli.models import fastconv
 from gancli.models.fastconv import FastGradConv2D
 from gancli.models.images import build_discriminator, to_stock_layers
+from helpers import derivatives, seed_classic_trainer
 
 # (height, in channels, out channels, kernel, padding, strides): the first four take
 # the fast routes (one input channel; >= 32 input channels), the last falls back
@@ -33,30 +34,11 @@ def _pair(h, c_in, c_out, k, padding, strides, seed=0):
     return x, stock, fast
 
 
-def _derivatives(layer, x):
-    """Output; d loss / d input and weights; d (||d loss / d input||^2) / d weights --
-    the second order that a gradient penalty (wgan-gp) takes."""
-
-    @tf.function
-    def run():
-        with tf.GradientTape() as outer:
-            with tf.GradientTape(persistent=True) as tape:
-                tape.watch(x)
-                y = layer(x)
-                loss = tf.reduce_sum(tf.sin(3.0 * y))
-            dx = tape.gradient(loss, x)
-            dw = tape.gradient(loss, layer.trainable_variables)
-            penalty = tf.reduce_sum(dx * dx)
-        return y, dx, dw, outer.gradient(penalty, layer.trainable_variables)
-
-    return run()
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
 def test_same_function_and_gradients_as_conv2d(case):
     x, stock, fast = _pair(*case)
     assert fast._fast(x, fast.kernel) == (case[5] == 1)
-    want, got = _derivatives(stock, x), _derivatives(fast, x)
+    want, got = derivatives(stock, x), derivatives(fast, x)
     np.testing.assert_array_equal(got[0], want[0])  # the forward pass is the stock conv
     for w, g in zip(tf.nest.flatten(want[1:]), tf.nest.flatten(got[1:])):
         scale = float(tf.reduce_max(tf.abs(w)))
@@ -80,7 +62,7 @@ def test_filter_route_is_a_conv_over_the_batch():
 def test_under_bfloat16_policy_as_close_to_float32_as_conv2d():
     """--precision bf16: the fast routes' rounding error is of the stock one's size."""
     x, stock, _ = _pair(14, 64, 32, 5, "valid", 1, seed=1)
-    exact = _derivatives(stock, x)
+    exact = derivatives(stock, x)
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
@@ -89,7 +71,7 @@ def test_under_bfloat16_policy_as_close_to_float32_as_conv2d():
             layer.build(x.shape)
             layer.set_weights(stock.get_weights())
         assert layers[1]._fast(tf.cast(x, tf.bfloat16), layers[1].kernel)
-        results = [_derivatives(layer, x) for layer in layers]
+        results = [derivatives(layer, x) for layer in layers]
     finally:
         keras.config.set_dtype_policy(policy)
     assert results[1][0].dtype == tf.bfloat16
@@ -122,6 +104,7 @@ for path in sys.argv[1:]:
     assert kinds == {"keras"}, (path, kinds)
     names = [layer.name for layer in D.layers if type(layer).__name__ == "Conv2D"]
     assert names == ["conv1", "conv2"], names
+    assert tuple(D.get_layer("features").kernel.shape) == (3200, 1024)  # a stock Dense
     out = np.asarray(D(np.zeros((2, 28, 28, 1), np.float32), training=False))
     assert out.shape == (2, 1) and np.isfinite(out).all()
 print("ok")
@@ -150,24 +133,10 @@ def test_seed_classic_trains_the_same_with_fast_gradients(tmp_path):
     """Five steps of the CLI's seed-classic trainer: the stock and the FastGradConv2D
     discriminator give the same weights within float tolerance; a checkpoint of the
     fast one restores into the stock one (a run moved from a CPU to a GPU box)."""
-    from gancli import config
-    from gancli.config import ImageConfig
-    from gancli.data.image_source import ImageSource
-    from gancli.data.images import ImageData
-    from gancli.models.images import build_generator
-    from gancli.presets import PRESETS
     from gancli.training import checkpoint
-    from gancli.training.setup import make_trainer, seed_everything
-
-    cfg = config.resolve(ImageConfig, PRESETS["train-mnist"], "seed-classic",
-                         preset="seed-classic", overrides={"seed": 3, "batch_size": 8})
-    images = np.random.default_rng(1).integers(0, 255, (64, 28, 28, 1), np.uint8)
 
     def trainer(fast):
-        seed_everything(cfg.seed)
-        G = build_generator(cfg.model, cfg.latent_dim, (28, 28, 1))
-        D = build_discriminator(cfg.model, (28, 28, 1), fast_grads=fast)
-        return make_trainer(cfg, G, D, ImageSource(ImageData(images, None, 0, "t")), steps=5)
+        return seed_classic_trainer(3, 8, 5, fast_grads=fast)
 
     def weights(t):
         return [v.numpy() for v in t.G.trainable_variables + t.D.trainable_variables]

@@ -110,3 +110,10 @@ class FastGradConv2D(keras.layers.Conv2D):
             return super().convolution_op(inputs, kernel)
         return conv2d(keras.ops.cast(inputs, self.compute_dtype),
                       keras.ops.cast(kernel, self.compute_dtype), self.padding.upper())
+
+    def stock_layers(self) -> keras.layers.Conv2D:
+        """The stock Conv2D with this layer's config and weights (built)."""
+        conv = keras.layers.Conv2D.from_config(self.get_config())
+        conv.build((None, None, None, self.kernel.shape[2]))
+        conv.set_weights(self.get_weights())
+        return conv

@@ -14,8 +14,10 @@ Both sides take a class label when `num_classes > 0`:
 Only stock Keras layers are saved (no Lambda, no gancli layers), so a saved
 generator or discriminator opens with `keras.models.load_model` alone. seed-classic's
 generator trains with gancli's UpConv2D (the seed's UpSampling2D + Conv2D computed at
-the lower resolution) and, on CPUs, its discriminator with FastGradConv2D (Conv2D
-with faster gradients); `to_stock_layers` turns both back into the seed's layers.
+the lower resolution), its discriminator with tanh after each max-pool and a
+TransposedDense (Dense with its kernel stored (units, in)) and, on CPUs, with
+FastGradConv2D (Conv2D with faster gradients); `to_stock_layers` turns these layers
+back into Keras's own.
 
 Built under a mixed-precision policy (--precision bf16/fp16), the layers compute in
 16 bits except the ones that make the outputs -- G's "image" layer, D's logit (and
@@ -29,7 +31,7 @@ import keras
 from keras import layers
 
 from gancli.models.fastconv import FastGradConv2D
-from gancli.models.layers import UpConv2D
+from gancli.models.layers import TransposedDense, UpConv2D
 
 ARCHS = ("seed-classic", "dcgan", "wgan")  # names used by config
 
@@ -125,16 +127,22 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
 
 # seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (critic)
 def build_discriminator(arch: str, image_shape: tuple[int, int, int],
-                        num_classes: int = 0, fast_grads: bool = False) -> keras.Model:
+                        num_classes: int = 0, fused: bool = True,
+                        fast_grads: bool = False) -> keras.Model:
     """image (H, W, C) [+ label ()] -> logit (1,), linear.
 
     Args:
       arch: one of ARCHS.
       image_shape: (H, W, C), H and W divisible by 4 (seed-classic: at least 12).
       num_classes: > 0 makes D a projection discriminator taking [image, label].
+      fused: seed-classic computes the seed's function with less work: each conv's
+        tanh after its 2x2 max-pool (tanh is increasing, so the two commute: a
+        quarter of the tanh work, forward and backward), and the 1024-unit
+        Dense as TransposedDense (the same kernel stored (units, in): faster matmuls
+        on CPUs). The same weights; False builds the seed's layer stack.
       fast_grads: seed-classic's convs as FastGradConv2D (the same function and
         weights; gradients by routes that run faster on CPUs). Saved discriminators
-        always hold stock Conv2D layers (to_stock_layers).
+        always hold stock layers (to_stock_layers).
     Raises:
       ValueError: unknown arch or bad shape.
     """
@@ -148,12 +156,15 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
             raise ValueError(f"seed-classic discriminator needs images of at least 12x12, "
                              f"got {h}x{w}")
         conv = FastGradConv2D if fast_grads else layers.Conv2D
-        x = conv(64, 5, padding="same", activation="tanh", name="conv1")(x)
-        x = layers.MaxPooling2D()(x)
-        x = conv(128, 5, activation="tanh", name="conv2")(x)
-        x = layers.MaxPooling2D()(x)
-        x = layers.Flatten()(x)
-        feat = layers.Dense(1024, activation="tanh")(x)
+        for i, (filters, padding) in enumerate(((64, "same"), (128, "valid")), 1):
+            x = conv(filters, 5, padding=padding, activation=None if fused else "tanh",
+                     name=f"conv{i}")(x)
+            x = layers.MaxPooling2D(name=f"pool{i}")(x)
+            if fused:
+                x = layers.Activation("tanh", name=f"tanh{i}")(x)
+        x = layers.Flatten(name="flatten")(x)
+        dense = TransposedDense if fused else layers.Dense
+        feat = dense(1024, activation="tanh", name="features")(x)
     else:
         # dcgan: seed 002 / TF DCGAN tutorial, LeakyReLU + Dropout, no BatchNorm.
         # wgan: seed 003's critic family; no Dropout (noise in the critic) and no
@@ -179,23 +190,24 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
     return keras.Model([x_in, y], out, name="discriminator")
 
 
+GANCLI_LAYERS = (UpConv2D, FastGradConv2D, TransposedDense)  # each has stock_layers()
+
+
 def to_stock_layers(model: keras.Model) -> keras.Model:
     """`model` with every UpConv2D replaced by its UpSampling2D + Conv2D pair (a nested
-    Sequential holding the same weights) and every FastGradConv2D by a Conv2D: what
-    export saves. Other models come back as they are."""
-    if not any(isinstance(layer, (UpConv2D, FastGradConv2D)) for layer in model.layers):
+    Sequential holding the same weights), every FastGradConv2D by a Conv2D and every
+    TransposedDense by a Dense: what export saves. Other models come back as they are."""
+    if not any(isinstance(layer, GANCLI_LAYERS) for layer in model.layers):
         return model
 
     def clone(layer):
-        if isinstance(layer, UpConv2D):
-            return layer.stock_layers()
-        if isinstance(layer, FastGradConv2D):
-            return layers.Conv2D.from_config(layer.get_config())
+        if isinstance(layer, GANCLI_LAYERS):
+            return layer.stock_layers()  # built, holding the layer's weights
         return layer.__class__.from_config(layer.get_config())
 
     stock = keras.models.clone_model(model, clone_function=clone)
     for new, old in zip(stock.layers, model.layers):
-        if not isinstance(old, UpConv2D):
+        if not isinstance(old, GANCLI_LAYERS):
             new.set_weights(old.get_weights())
     return stock
 
@@ -237,6 +249,9 @@ def flops_by_kind(model: keras.Model) -> dict[str, int]:
         elif isinstance(layer, layers.Conv1D):
             k, c_in_g, c_out = layer.kernel.shape
             out["conv"] += 2 * layer.output.shape[1] * k * c_in_g * c_out
+        elif isinstance(layer, TransposedDense):
+            n_out, n_in = layer.kernel_t.shape
+            out["matmul"] += 2 * n_in * n_out
         elif isinstance(layer, layers.Dense):
             n_in, n_out = layer.kernel.shape
             positions = math.prod(layer.output.shape[1:-1])

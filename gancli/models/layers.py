@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 
@@ -118,3 +119,60 @@ class UpConv2D(keras.layers.Layer):
                                name=self.name)
         conv.set_weights([np.asarray(self.kernel), np.asarray(self.bias)])
         return seq
+
+
+@keras.saving.register_keras_serializable(package="gancli")
+class TransposedDense(keras.layers.Layer):
+    """keras.layers.Dense(units, activation) on rank-2 inputs, with the kernel stored
+    (units, in) -- PyTorch's nn.Linear layout -- instead of Dense's (in, units).
+
+    The same function, and the same initial values for the same seed (the initializer
+    draws the (in, units) kernel and the layer stores its transpose). Why: oneDNN's
+    matmul reads a (3200, 1024) row-major right operand (rows 4 KiB apart) at 62-68
+    GFLOP/s on this machine, its (1024, 3200) transpose at 96-140: seed-classic D's
+    Dense forward + both gradients take 24 % less time (batch 64 and 128).
+    `stock_layers()` gives the Dense that a saved discriminator holds."""
+
+    def __init__(self, units: int, activation=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(f"TransposedDense takes (batch, features) inputs, got {input_shape}")
+        n_in = input_shape[-1]
+
+        def kernel_t(shape, dtype=None):
+            return ops.transpose(self.kernel_initializer((n_in, self.units), dtype=dtype))
+
+        self.kernel_t = self.add_weight(name="kernel_t", shape=(self.units, n_in),
+                                        initializer=kernel_t)
+        self.bias = self.add_weight(name="bias", shape=(self.units,),
+                                    initializer=self.bias_initializer)
+
+    def call(self, x):
+        # the transposed read is TensorFlow's MatMul(transpose_b); its gradients are
+        # dY @ K_t and dY^T @ X, both plain matmuls
+        y = tf.matmul(x, ops.cast(self.kernel_t, self.compute_dtype), transpose_b=True)
+        return self.activation(tf.nn.bias_add(y, ops.cast(self.bias, self.compute_dtype)))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return dict(super().get_config(), units=self.units,
+                    activation=keras.activations.serialize(self.activation),
+                    kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+                    bias_initializer=keras.initializers.serialize(self.bias_initializer))
+
+    def stock_layers(self) -> keras.layers.Dense:
+        """The same function as a stock Dense holding this layer's weights (built)."""
+        dense = keras.layers.Dense(self.units, activation=self.activation,
+                                   dtype=self.dtype_policy, name=self.name)
+        dense.build((None, self.kernel_t.shape[1]))
+        dense.set_weights([np.asarray(self.kernel_t).T, np.asarray(self.bias)])
+        return dense

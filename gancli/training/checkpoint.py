@@ -43,8 +43,7 @@ def save(groups: dict[str, list], folder: str, step: int, meta: dict, keep: int 
         names[group] = []
         for i, v in enumerate(variables):
             arrays[f"{group}/{i}"] = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
-            names[group].append(f"{getattr(v, 'path', None) or getattr(v, 'name', '')}"
-                                f"{list(arrays[f'{group}/{i}'].shape)}")
+            names[group].append(f"{_name(v)}{list(arrays[f'{group}/{i}'].shape)}")
     meta = dict(meta, step=int(step), names=names)
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path = path_for(folder, step)
@@ -53,6 +52,27 @@ def save(groups: dict[str, list], folder: str, step: int, meta: dict, keep: int 
     for _, old in list_checkpoints(folder)[:-keep]:
         os.remove(old)
     return path
+
+
+def _name(v) -> str:
+    return getattr(v, "path", None) or getattr(v, "name", "")
+
+
+# gancli.models.layers.TransposedDense stores Dense's kernel transposed, as a variable
+# named "kernel_t" (and its optimizer slots "..._kernel_t_..."). A checkpoint written
+# with a stock Dense in its place -- seed-classic runs before gancli had it, or the
+# seed's layer stack -- restores into it transposed, and the other way round.
+TRANSPOSED = "kernel_t"
+
+
+def _fit(arr: np.ndarray, v, stored: str):
+    """The stored array as `v` takes it, or None when it does not fit."""
+    if tuple(arr.shape) == tuple(v.shape):
+        return arr
+    if (arr.ndim == 2 and tuple(arr.shape[::-1]) == tuple(v.shape)
+            and (TRANSPOSED in _name(v)) != (TRANSPOSED in stored)):
+        return arr.T
+    return None
 
 
 def _write_npz(path: str, arrays: dict) -> None:
@@ -81,11 +101,12 @@ def restore(groups: dict[str, list], path: str) -> dict:
                 f"checkpoint {os.path.basename(path)} does not match this model: '{group}' has "
                 f"{0 if stored is None else len(stored)} variables, the model {len(variables)}")
         for i, v in enumerate(variables):
-            arr = data[f"{group}/{i}"]
-            if tuple(arr.shape) != tuple(v.shape):
+            arr = _fit(data[f"{group}/{i}"], v, stored[i])
+            if arr is None:
                 raise CheckpointError(
                     f"checkpoint {os.path.basename(path)} does not match this model: "
                     f"{stored[i]} vs shape {list(v.shape)}")
+            data[f"{group}/{i}"] = arr
     for group, variables in groups.items():
         for i, v in enumerate(variables):
             v.assign(data[f"{group}/{i}"])
