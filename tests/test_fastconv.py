@@ -12,7 +12,8 @@ import tensorflow as tf
 from gancli import cli
 from gancli.models import fastconv
 from gancli.models.fastconv import FastGradConv2D
-from gancli.models.images import build_discriminator, to_stock_layers
+from gancli.models.images import build_discriminator
+from gancli.training import export
 from helpers import derivatives, seed_classic_trainer
 
 # (height, in channels, out channels, kernel, padding, strides): the first four take
@@ -86,7 +87,7 @@ def test_under_bfloat16_policy_as_close_to_float32_as_conv2d():
 def test_seed_classic_discriminator_exports_stock_layers(num_classes):
     D = build_discriminator("seed-classic", (28, 28, 1), num_classes, fast_grads=True)
     assert sum(isinstance(layer, FastGradConv2D) for layer in D.layers) == 2
-    stock = to_stock_layers(D)
+    stock = export.stock(D)
     assert not any(isinstance(layer, FastGradConv2D) for layer in stock.layers)
     assert [layer.name for layer in stock.layers] == [layer.name for layer in D.layers]
     x = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)

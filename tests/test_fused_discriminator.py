@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gancli.models.images import build_discriminator, flops_by_kind, to_stock_layers
+from gancli.models.images import build_discriminator, flops_by_kind
 from gancli.models.layers import TransposedDense
+from gancli.training import export
 from helpers import derivatives, seed_classic_trainer
 
 
@@ -90,7 +91,7 @@ def test_fused_seed_classic_d_has_the_seed_d_function_and_gradients(fast_grads):
 
 def test_fused_seed_classic_d_exports_stock_keras_layers():
     D = build_discriminator("seed-classic", (28, 28, 1), 10, fused=True, fast_grads=True)
-    stock = to_stock_layers(D)
+    stock = export.stock(D)
     kinds = {type(layer).__module__.split(".")[0] for layer in stock.layers}
     assert kinds == {"keras"}
     assert tuple(stock.get_layer("features").kernel.shape) == (3200, 1024)

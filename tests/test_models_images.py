@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from gancli.models.images import (ARCHS, build_discriminator, build_generator, flops_by_kind,
-                                  flops_per_image, to_stock_layers)
+                                  flops_per_image)
 from gancli.models.layers import UpConv2D
+from gancli.training import export
 
 LATENT = 16  # small noise vector: the builders do not care, and it keeps Dense layers small
 
@@ -141,7 +142,7 @@ def test_generators_reload_without_gancli(tmp_path):
         for nc in (0, 10):
             shape = (28, 28, 1) if nc else (32, 32, 3)
             trained = build_generator(arch, LATENT, shape, nc)
-            G = to_stock_layers(trained)  # what export saves: no gancli layer left
+            G = export.stock(trained)  # what export saves: no gancli layer left
             name = f"{arch}-{nc}"
             z, y = _inputs(4, nc, seed=len(cases))
             np.testing.assert_allclose(_call(G, z, y), _call(trained, z, y), atol=1e-5)

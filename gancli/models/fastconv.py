@@ -21,7 +21,7 @@ conv, so TensorFlow still fuses it with the bias and activation.
 
 Use it on CPUs only (gancli.models.images.build_discriminator(fast_grads=...)): GPUs'
 cuDNN gradients were not measured against it. Saved discriminators hold stock
-Conv2D layers (gancli.models.images.to_stock_layers). Measured by
+Conv2D layers (gancli.training.export.stock). Measured by
 benchmarks/bench_train.py (the "seed layers" row trains gancli's loop without it).
 """
 from __future__ import annotations

@@ -16,8 +16,8 @@ generator or discriminator opens with `keras.models.load_model` alone. seed-clas
 generator trains with gancli's UpConv2D (the seed's UpSampling2D + Conv2D computed at
 the lower resolution), its discriminator with tanh after each max-pool and a
 TransposedDense (Dense with its kernel stored (units, in)) and, on CPUs, with
-FastGradConv2D (Conv2D with faster gradients); `to_stock_layers` turns these layers
-back into Keras's own.
+FastGradConv2D (Conv2D with faster gradients). Each of these layers gives its stock
+Keras equivalent through `stock_layers()`, which training/export.py saves.
 
 Built under a mixed-precision policy (--precision bf16/fp16), the layers compute in
 16 bits except the ones that make the outputs -- G's "image" layer, D's logit (and
@@ -87,7 +87,7 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
       num_classes: > 0 makes G conditional: it takes [noise, label].
       fused: seed-classic's UpSampling2D + Conv2D pairs as one UpConv2D each (the
         same function and weights, ~0.36 of the FLOPs); False builds the seed's stock
-        layers. Saved generators always hold the stock layers (to_stock_layers).
+        layers. Saved generators always hold the stock layers (export.stock).
     Raises:
       ValueError: unknown arch, bad shape or sizes.
     """
@@ -142,7 +142,7 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
         on CPUs). The same weights; False builds the seed's layer stack.
       fast_grads: seed-classic's convs as FastGradConv2D (the same function and
         weights; gradients by routes that run faster on CPUs). Saved discriminators
-        always hold stock layers (to_stock_layers).
+        always hold stock layers (export.stock).
     Raises:
       ValueError: unknown arch or bad shape.
     """
@@ -188,28 +188,6 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
     out = layers.Add(name="logit", dtype="float32")(
         [layers.Dense(1, name="linear", dtype="float32")(feat), proj])
     return keras.Model([x_in, y], out, name="discriminator")
-
-
-GANCLI_LAYERS = (UpConv2D, FastGradConv2D, TransposedDense)  # each has stock_layers()
-
-
-def to_stock_layers(model: keras.Model) -> keras.Model:
-    """`model` with every UpConv2D replaced by its UpSampling2D + Conv2D pair (a nested
-    Sequential holding the same weights), every FastGradConv2D by a Conv2D and every
-    TransposedDense by a Dense: what export saves. Other models come back as they are."""
-    if not any(isinstance(layer, GANCLI_LAYERS) for layer in model.layers):
-        return model
-
-    def clone(layer):
-        if isinstance(layer, GANCLI_LAYERS):
-            return layer.stock_layers()  # built, holding the layer's weights
-        return layer.__class__.from_config(layer.get_config())
-
-    stock = keras.models.clone_model(model, clone_function=clone)
-    for new, old in zip(stock.layers, model.layers):
-        if not isinstance(old, GANCLI_LAYERS):
-            new.set_weights(old.get_weights())
-    return stock
 
 
 def flops_per_image(model: keras.Model) -> int:

@@ -1,4 +1,8 @@
-"""gancli's own Keras layers, registered for .keras / .h5 (de)serialization."""
+"""gancli's own Keras layers, registered for .keras / .h5 (de)serialization.
+
+Layers that train in a faster form than the one saved define `stock_layers()`: the
+same function as stock Keras layers holding the same weights, built (what
+gancli.training.export.stock puts in saved models)."""
 from __future__ import annotations
 
 import keras
@@ -58,7 +62,7 @@ class UpConv2D(keras.layers.Layer):
 
     The kernel is the trainable variable, so optimizers and checkpoints see seed
     000's parameters; `stock_layers()` gives the UpSampling2D + Conv2D pair that a
-    saved generator holds (gancli.models.images.to_stock_layers).
+    saved generator holds (gancli.training.export.stock).
     """
 
     def __init__(self, filters: int, kernel_size: int, activation=None, **kwargs):

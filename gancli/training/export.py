@@ -24,11 +24,25 @@ def save_model(model, path: str) -> None:
 
 
 def stock(model):
-    """The model as stock Keras layers (seed-classic trains with gancli's UpConv2D and
-    FastGradConv2D)."""
-    from gancli.models.images import to_stock_layers
+    """`model` as stock Keras layers, what export saves: every layer that defines
+    stock_layers() (gancli's UpConv2D, FastGradConv2D, TransposedDense: faster forms of
+    seed-classic's layers) replaced by what that returns -- the same function holding
+    the same weights. Other models come back as they are."""
+    import keras
 
-    return to_stock_layers(model)
+    if not any(hasattr(layer, "stock_layers") for layer in model.layers):
+        return model
+
+    def clone(layer):
+        if hasattr(layer, "stock_layers"):
+            return layer.stock_layers()  # built, holding the layer's weights
+        return layer.__class__.from_config(layer.get_config())
+
+    stocked = keras.models.clone_model(model, clone_function=clone)
+    for new, old in zip(stocked.layers, model.layers):
+        if not hasattr(old, "stock_layers"):
+            new.set_weights(old.get_weights())
+    return stocked
 
 
 def save_models(trainer, out: str, sidecar: dict) -> None:
