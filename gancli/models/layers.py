@@ -131,10 +131,11 @@ class TransposedDense(keras.layers.Layer):
     (units, in) -- PyTorch's nn.Linear layout -- instead of Dense's (in, units).
 
     The same function, and the same initial values for the same seed (the initializer
-    draws the (in, units) kernel and the layer stores its transpose). Why: oneDNN's
-    matmul reads a (3200, 1024) row-major right operand (rows 4 KiB apart) at 62-68
-    GFLOP/s on this machine, its (1024, 3200) transpose at 96-140: seed-classic D's
-    Dense forward + both gradients take 24 % less time (batch 64 and 128).
+    draws the (in, units) kernel and the layer stores its transpose). Why: on this
+    machine oneDNN's matmul ran x @ K with a (3200, 1024) K at 62-68 GFLOP/s and
+    x @ K_t^T with its (1024, 3200) transpose at 96-140: seed-classic D's Dense
+    forward + both gradients take 24 % less time at batch 64 and 128. (For G's
+    1024 -> 6272 Dense the stock layout was faster, so it stays a Dense.)
     `stock_layers()` gives the Dense that a saved discriminator holds."""
 
     def __init__(self, units: int, activation=None, kernel_initializer="glorot_uniform",
