@@ -62,3 +62,14 @@ def seed_classic_trainer(seed, batch_size, steps, **d_options):
     D = build_discriminator(cfg.model, (28, 28, 1), **d_options)
     return make_trainer(cfg, G, D, ImageSource(ImageData(images, None, 0, "t")),
                         steps=steps)
+
+
+def assert_close_to_scale(got, want, tol):
+    """Each array in `got` equals its twin in `want` to within tol x the largest
+    magnitude in the twin (which must not be all zeros)."""
+    import numpy as np
+
+    for g, w in zip(got, want):
+        scale = float(np.max(np.abs(w)))
+        assert scale > 0
+        np.testing.assert_allclose(g, w, atol=tol * scale, rtol=0)
