@@ -33,7 +33,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from gancli.commands import eval as eval_cmd
-    from gancli.commands import generate, plot, train_classifier, train_dist, train_mnist
+    from gancli.commands import generate, info, plot, train_classifier, train_dist, train_mnist
 
     parser = Parser(prog="gancli", description="Train GANs from the command line "
                     "(TensorFlow / Keras 3).",
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gancli {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (train_dist, train_mnist, generate, plot, eval_cmd, train_classifier):
+    for module in (train_dist, train_mnist, generate, plot, eval_cmd, train_classifier, info):
         module.add_parser(sub)
     return parser
 

@@ -16,12 +16,26 @@ machine without a GPU) and absl banners straight to file descriptor 2, before
 and regardless of TF_CPP_MIN_LOG_LEVEL. gancli's stderr is for its own one-line
 messages, so the import and the first device query run with fd 2 pointed at
 /dev/null. Python exceptions still propagate (and print once fd 2 is back).
+
+GPUs: by default TensorFlow reserves nearly all of a GPU's memory at the first op, so
+a second process (`gancli eval` or `generate` beside a training) fails there. Every
+command that loads TensorFlow calls `set_gpu_memory(--gpu_memory)`: `grow` (the
+default) turns on memory growth for every GPU, `all` keeps TensorFlow's
+reserve-everything behaviour. It applies when TensorFlow is imported here, or at once
+when it already is, before any device work. `gpus_unseen()` says when nvidia-smi
+lists GPUs that TensorFlow cannot use (CUDA libraries missing): train commands print
+it as one warning, `gancli info` shows it.
 """
 from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
 import sys
+
+GPU_MEMORY = ("grow", "all")  # --gpu_memory choices; grow is the default
+_gpu_memory = "grow"  # what set_gpu_memory asked for
 
 
 def configure() -> None:
@@ -52,3 +66,68 @@ def import_quietly() -> None:
             os.dup2(saved, 2)
             os.close(saved)
         os.close(null)
+    _apply_gpu_memory()
+
+
+def set_gpu_memory(mode: str) -> None:
+    """--gpu_memory MODE: `grow` allocates GPU memory as needed (memory growth on for
+    every GPU), `all` lets TensorFlow reserve it all. Applied now if TensorFlow is
+    loaded, else by import_quietly; it must come before the first op touches a device
+    (afterwards TensorFlow keeps what it had)."""
+    global _gpu_memory
+    if mode not in GPU_MEMORY:
+        raise ValueError(f"unknown --gpu_memory {mode!r}")
+    _gpu_memory = mode
+    if "tensorflow" in sys.modules:
+        _apply_gpu_memory()
+
+
+def _apply_gpu_memory() -> None:
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, _gpu_memory == "grow")
+        except RuntimeError:  # devices already initialized (an earlier command in this process)
+            return
+
+
+def nvidia_smi_gpus() -> list[str] | None:
+    """The GPUs `nvidia-smi -L` lists ("GPU 0: NVIDIA A100 ..."), or None without a
+    working nvidia-smi on PATH."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return [line.strip() for line in out.stdout.splitlines() if line.startswith("GPU ")]
+
+
+def gpus_unseen() -> str | None:
+    """Why TensorFlow trains on the CPU although nvidia-smi lists GPUs, or None when
+    there is nothing to say (no nvidia-smi GPUs, TensorFlow sees a GPU, or
+    CUDA_VISIBLE_DEVICES hides them all on purpose)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return None
+    listed = nvidia_smi_gpus()
+    if not listed:
+        return None
+    import_quietly()
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return None
+    return (f"nvidia-smi sees {len(listed)} GPU(s) but TensorFlow sees none: install with "
+            "pip install 'gancli[gpu]' (tensorflow[and-cuda]: the CUDA and cuDNN libraries) "
+            "or check CUDA_VISIBLE_DEVICES and the driver; training on the CPU")
+
+
+def warn_gpus_unseen(command: str) -> None:
+    """One stderr warning line for a train command when gpus_unseen() has something."""
+    why = gpus_unseen()
+    if why:
+        print(f"gancli {command}: warning: {why}", file=sys.stderr, flush=True)

@@ -6,8 +6,10 @@ import argparse
 import typing
 
 from gancli import config
+from gancli.tfenv import GPU_MEMORY
 
-_CLI_ONLY = ("config", "preset", "out", "resume", "overwrite", "quiet", "func", "command")
+_CLI_ONLY = ("config", "preset", "out", "resume", "overwrite", "quiet", "gpu_memory", "func",
+             "command")
 
 
 def _flag_type(tp):
@@ -68,6 +70,16 @@ def add_run_flags(parser: argparse.ArgumentParser, command: str, presets: dict,
                    help="replace an existing run folder given by --out")
     g.add_argument("--quiet", action="store_true",
                    help="no progress bar and no log lines on stdout (log.txt still written)")
+    add_gpu_memory_flag(g)
+
+
+def add_gpu_memory_flag(parser) -> None:
+    """--gpu_memory, for every command that loads TensorFlow (it is not a run setting:
+    config.yaml does not keep it); the command passes it to tfenv.set_gpu_memory."""
+    parser.add_argument("--gpu_memory", "--gpu-memory", choices=GPU_MEMORY, default="grow",
+                        help="grow: take GPU memory as needed, so eval/generate/plot run "
+                             "beside a training on the same GPU; all: TensorFlow reserves "
+                             "all of it at start (default: grow)")
 
 
 def overrides(args: argparse.Namespace) -> dict:

@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+from gancli import tfenv
+from gancli.commands import _args
 from gancli.errors import ConfigError, DataError
 
 NAME = "eval"
@@ -72,6 +74,7 @@ def add_parser(sub) -> None:
     p.add_argument("--classifier_epochs", "--classifier-epochs", type=int, default=None,
                    metavar="N", help="epochs when the classifier must be trained first "
                    "(default: as train-classifier)")
+    _args.add_gpu_memory_flag(p)
     p.set_defaults(func=run)
 
 
@@ -124,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
                           "or --weights), or --samples FILE.npz")
     if args.n < 10:
         raise ConfigError(f"--n must be at least 10, got {args.n}")
+    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
     if args.samples:
         kind, samples = _read_samples(args.samples, args.n)
         src = _Source(samples=samples)

@@ -6,6 +6,8 @@ import os
 import secrets
 import sys
 
+from gancli import tfenv
+from gancli.commands import _args
 from gancli.errors import ConfigError, RunDirError
 
 NAME = "generate"
@@ -65,6 +67,7 @@ def add_parser(sub) -> None:
     p.add_argument("--discriminator", "-d", default=None, metavar="FILE",
                    help="discriminator for --nice (default: discriminator.keras or "
                         "discriminator.h5 in the generator's folder)")
+    _args.add_gpu_memory_flag(p)
     p.set_defaults(func=run)
 
 
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--truncate must be positive, got {args.truncate:g}")
     if args.discriminator and not args.nice:
         raise ConfigError("--discriminator is used only with --nice")
+    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
 
     from gancli import generation as gen
     from gancli import saved_models as saved

@@ -18,7 +18,8 @@ import sys
 
 import numpy as np
 
-from gancli import distmetrics, plotting
+from gancli import distmetrics, plotting, tfenv
+from gancli.commands import _args
 from gancli.commands._runs import Run, default_labels, quality_columns
 from gancli.errors import ConfigError, RunDirError
 
@@ -63,6 +64,7 @@ def add_parser(sub) -> None:
     p.add_argument("--smooth", type=float, default=0.9, metavar="F",
                    help="EMA smoothing factor of the curves, 0 (none) to below 1 "
                         "(default: 0.9)")
+    _args.add_gpu_memory_flag(p)
     p.set_defaults(func=run, needs_tensorflow=False)  # imports it only for D plots
 
 
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"got {len(labels)} --label for {len(args.runs)} runs; "
                           "give one --label per RUN, in order")
     runs = [Run(path, label, _note) for path, label in zip(args.runs, labels)]  # all checked first
+    tfenv.set_gpu_memory(args.gpu_memory)  # applied if the D plots load TensorFlow
     written: list[str] = []
     for r in runs:
         for path in _plot_run(r, args.smooth):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from gancli import tfenv
+from gancli.commands import _args
 from gancli.errors import ConfigError, DataError
 
 NAME = "train-classifier"
@@ -32,6 +34,7 @@ def add_parser(sub) -> None:
                         "3 for MNIST's 60,000)")
     p.add_argument("--seed", type=int, default=0, help="weights and shuffling seed "
                    "(default: 0)")
+    _args.add_gpu_memory_flag(p)
     p.set_defaults(func=run)
 
 
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"{data.name} has no class labels to train a classifier on (a folder "
                         "dataset needs one subfolder per class)")
     epochs = args.epochs or classifier.auto_epochs(len(data.images))
+    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
+    tfenv.warn_gpus_unseen(NAME)
     t0 = time.time()
     model = classifier.train_classifier(data.images, data.labels, data.num_classes,
                                         epochs, args.seed)

@@ -36,9 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from gancli.data.dist import DistSource
     from gancli.models import dist as models
     from gancli.reporters.dist import DistReporter
+    from gancli import tfenv
     from gancli.training import distribute, precision, runner
     from gancli.training.setup import make_trainer, seed_everything
 
+    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
+    tfenv.warn_gpus_unseen(NAME)
     strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)
     prec, _ = precision.resolve(cfg.precision)  # the models' dtype policy; logged by fit

@@ -45,6 +45,7 @@ def make_strategy(name: str):
     Call it before any other TensorFlow work: logical devices and the multi-worker
     runtime can only be configured before TensorFlow initializes."""
     _split_cpu()
+    name = resolve_strategy(name)[0]
     if name == "multiworker":
         from gancli import cluster
 
@@ -52,30 +53,52 @@ def make_strategy(name: str):
             raise ConfigError("--strategy multiworker reads the cluster from the TF_CONFIG "
                               "environment variable, which is not set (see docs/gpu.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_physical_devices("GPU")
-    if name == "auto":
-        name = "mirrored" if len(gpus) > 1 else "one_device"
     if name == "one_device":
         return None
     if name != "mirrored":
         raise ConfigError(f"unknown strategy {name!r}")
-    if gpus:
+    if has_gpu():
         return tf.distribute.MirroredStrategy()  # every visible GPU
     return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
 
 
+def resolve_strategy(name: str) -> tuple[str, str]:
+    """--strategy NAME -> (the strategy it means here, why): auto is mirrored when more
+    than one GPU is visible, else one_device."""
+    if name != "auto":
+        return name, "as set"
+    n = len(tf.config.list_physical_devices("GPU"))
+    if n > 1:
+        return "mirrored", f"auto: {n} GPUs visible"
+    return "one_device", f"auto: {'one GPU' if n else 'no GPU'} visible"
+
+
 def use_jit(setting: str, strategy, on_cpu: bool = False) -> bool:
-    """--jit: whether to XLA-compile the whole multi-step loop (GANTrainer jit_compile).
-    auto: on for one GPU; on CPU, `on_cpu` (train-dist's small dense nets ran 1.5x
-    faster with XLA at batch 10, the image nets' convolutions slower:
-    benchmarks/bench_train.py --xla)."""
+    """--jit: whether to XLA-compile the whole multi-step loop (GANTrainer jit_compile);
+    `strategy` is make_strategy's result (see resolve_jit)."""
     if setting == "on" and strategy is not None:
         raise ConfigError("--jit on compiles the whole training loop with XLA, which "
                           "tf.distribute strategies do not support; use --jit off (or auto) "
                           "with --strategy mirrored/multiworker")
-    if setting == "auto":
-        return strategy is None and (on_cpu or has_gpu())
-    return setting == "on"
+    return resolve_jit(setting, strategy is not None, on_cpu)[0]
+
+
+def resolve_jit(setting: str, distributed: bool, on_cpu: bool) -> tuple[bool, str]:
+    """--jit SETTING -> (XLA on?, why). auto: on for one GPU, off under a tf.distribute
+    strategy; on CPU, `on_cpu` (train-dist's small dense nets ran 1.5x faster with XLA
+    at batch 10, the image nets' convolutions slower: benchmarks/bench_train.py --xla)."""
+    if setting != "auto":
+        return setting == "on", "as set"
+    if distributed:
+        return False, "auto: off under mirrored/multiworker (XLA cannot compile one loop " \
+            "over several devices)"
+    if has_gpu():
+        return True, "auto: on for one GPU"
+    if on_cpu:
+        return True, "auto: on CPU on for train-dist (its small dense nets ran 1.5x " \
+            "faster under XLA at batch 10)"
+    return False, "auto: off on CPU for image models (their convolutions ran slower " \
+        "under XLA)"
 
 
 def has_gpu() -> bool:
