@@ -1,5 +1,7 @@
 PYTHON ?= python3
 VENV := .venv
+# make install EXTRAS=test,gpu: also TensorFlow's CUDA and cuDNN libraries (Linux)
+EXTRAS ?= test
 
 # Debian/Ubuntu's own Python refuses `pip install` (PEP 668: externally managed), so
 # outside a virtual environment `make install` creates .venv and installs there, and
@@ -16,10 +18,10 @@ endif
 
 install:
 ifeq ($(IN_VENV),1)
-	$(PYTHON) -m pip install -q -e '.[test]'
+	$(PYTHON) -m pip install -q -e '.[$(EXTRAS)]'
 else
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	$(VENV)/bin/python -m pip install -q -e '.[$(EXTRAS)]'
 endif
 
 test:
