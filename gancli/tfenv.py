@@ -46,7 +46,8 @@ def configure() -> None:
 
 
 def import_quietly() -> None:
-    """Import tensorflow and keras once, silencing what they print while doing so."""
+    """Import tensorflow and keras once, silencing what they print while doing so;
+    then apply set_gpu_memory's setting."""
     if "tensorflow" in sys.modules:
         return
     try:
@@ -113,13 +114,13 @@ def gpus_unseen() -> str | None:
     CUDA_VISIBLE_DEVICES hides them all on purpose)."""
     if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
         return None
-    listed = nvidia_smi_gpus()
-    if not listed:
-        return None
     import_quietly()
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
+        return None
+    listed = nvidia_smi_gpus()
+    if not listed:
         return None
     return (f"nvidia-smi sees {len(listed)} GPU(s) but TensorFlow sees none: install with "
             "pip install 'gancli[gpu]' (tensorflow[and-cuda]: the CUDA and cuDNN libraries) "
