@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -170,7 +171,8 @@ class DistConfig(TrainConfig):
 
 
 IMAGE_MODELS = ("seed-classic", "dcgan", "wgan")
-DATASETS = ("mnist", "fashion_mnist", "folder")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "folder")
+CROPS = ("center", "none")
 
 
 @dataclass(frozen=True)
@@ -182,10 +184,17 @@ class ImageConfig(TrainConfig):
     epochs: int = opt(20, "passes over the training images (each D step sees one batch)",
                       minimum=1)
     dataset: str = opt("mnist", "mnist | fashion_mnist (Keras loader, or Debian's "
-                       "dataset-fashion-mnist when installed) | folder (your images, --data)",
-                       choices=DATASETS)
+                       "dataset-fashion-mnist when installed) | cifar10 (Keras loader, or "
+                       "--data) | folder (your images, --data)", choices=DATASETS)
     data: str | None = opt(None, "local data: a Keras-layout mnist.npz, a folder of IDX files "
-                           "(*-images-idx3-ubyte[.gz]) or, with --dataset folder, of images")
+                           "(*-images-idx3-ubyte[.gz]), with --dataset cifar10 the "
+                           "cifar-10-batches-py folder or cifar-10-python.tar.gz, with "
+                           "--dataset folder a folder of images")
+    background: str = opt("white", "folder images with transparency (RGBA, LA, palette with a "
+                          "transparent index) are composited onto this colour: white, black "
+                          "or #RRGGBB")
+    crop: str = opt("center", "folder images that are not square: center (crop the middle "
+                    "square) or none (resize, distorting)", choices=CROPS)
     n_train: int = opt(0, "keep only the first N training images (0: all)", minimum=0)
     channels: int = opt(0, "1: grayscale, 3: RGB (0: as the data comes)", minimum=0)
     image_size: int = opt(0, "resize images to SIZE x SIZE, a multiple of 4 (0: keep)",
@@ -203,6 +212,7 @@ class ImageConfig(TrainConfig):
             raise ConfigError(f"channels must be 0, 1 or 3, got {self.channels}")
         if self.image_size % 4:
             raise ConfigError(f"image_size must be a multiple of 4, got {self.image_size}")
+        parse_color(self.background, key="background")
         if self.dataset == "folder" and not self.data:
             raise ConfigError("dataset folder needs --data PATH, a folder of images")
 
@@ -228,6 +238,19 @@ def parse_noise(spec: str, key: str = "noise") -> tuple[str, float, float]:
     if (kind == "uniform" and b <= a) or (kind == "normal" and b <= 0):
         raise ConfigError(f"{key}: empty range in {spec!r}")
     return kind, a, b
+
+
+COLORS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+
+
+def parse_color(spec: str, key: str = "background") -> tuple[int, int, int]:
+    """'white', 'black' or '#RRGGBB' -> (r, g, b) in 0..255."""
+    text = spec.strip().lower()
+    if text in COLORS:
+        return COLORS[text]
+    if re.fullmatch(r"#[0-9a-f]{6}", text):
+        return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))
+    raise ConfigError(f"{key}: expected white, black or #RRGGBB, got {spec!r}")
 
 
 def parse_target(spec: str, key: str = "target") -> list[tuple[float, float]]:

@@ -75,7 +75,8 @@ def test_real_mnist_test_images():
                     reason="Debian package dataset-fashion-mnist not installed")
 def test_fashion_mnist_from_debian_package(monkeypatch):
     # Must come from the package folder, never from Keras: make any download fail loudly.
-    monkeypatch.setattr(images_mod, "_download", lambda ds: pytest.fail("tried to download"))
+    monkeypatch.setattr(images_mod, "download",
+                        lambda ds, split="train": pytest.fail("tried to download"))
     d = load_images("fashion_mnist", n_train=100)
     assert d.images.shape == (100, 28, 28, 1) and d.images.dtype == np.uint8
     assert d.labels.shape == (100,) and d.labels.dtype == np.int64
@@ -344,7 +345,8 @@ def test_folder_mixed_sizes_and_one_warning(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "zz.png").write_bytes(b"\x89PNG broken")
     d = load_images("folder", data=str(tmp_path))
-    assert d.images.shape == (3, 6, 8, 3) and d.images.dtype == np.uint8
+    # the first image's shorter side sets the size; non-square ones are cropped square
+    assert d.images.shape == (3, 6, 6, 3) and d.images.dtype == np.uint8
     assert d.labels is None and d.num_classes == 0 and d.name == f"folder:{tmp_path}"
     assert tuple(d.images[0, 3, 4]) == (255, 0, 0)
     assert d.images[1, 3, 4, 2] > 250 and d.images[1, 3, 4, 0] < 5
@@ -359,8 +361,8 @@ def test_folder_grayscale_kept_and_resized(tmp_path, capsys):
     d = load_images("folder", data=str(tmp_path), image_size=4)
     assert d.images.shape == (2, 4, 4, 1)  # the GIF has a gray palette: still grayscale
     assert np.all(np.abs(d.images.astype(int) - 30) <= 1)
-    # One subfolder and no loose images: it becomes class 0.
-    assert list(d.labels) == [0, 0] and d.class_names == ["x"] and d.num_classes == 1
+    # One subfolder and no loose images: one class is no label (trains unconditionally).
+    assert d.labels is None and d.class_names is None and d.num_classes == 0
     assert capsys.readouterr().err == ""
     d = load_images("folder", data=str(tmp_path), channels=3, n_train=1)
     assert d.images.shape == (1, 10, 10, 3)
@@ -411,7 +413,7 @@ def test_folder_needs_data_and_a_directory(tmp_path):
 
 def test_bad_arguments():
     with pytest.raises(DataError, match="unknown dataset"):
-        load_images("cifar10")
+        load_images("cifar100")
     with pytest.raises(DataError, match="channels"):
         load_images("mnist", data="/x", channels=2)
     with pytest.raises(DataError, match=">= 0"):

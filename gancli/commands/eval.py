@@ -13,7 +13,7 @@ from gancli.commands import _args
 from gancli.errors import ConfigError, DataError
 
 NAME = "eval"
-DATASETS = ("mnist", "fashion_mnist", "folder")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "folder")
 
 IMAGE_ROWS = (
     ("classifier_score", "classifier score (1 to K)"),
@@ -56,8 +56,14 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", choices=DATASETS, default=None,
                    help="real data to compare with (default: the run's, else mnist)")
     p.add_argument("--data", metavar="PATH", default=None,
-                   help="local real data: mnist.npz, a folder of IDX files or of images "
-                        "(default: the run's)")
+                   help="local real data: mnist.npz, a folder of IDX files or of images, "
+                        "cifar-10-batches-py (default: the run's)")
+    p.add_argument("--background", default=None, metavar="COLOR",
+                   help="folder images with transparency are composited onto white, black "
+                        "or #RRGGBB (default: the run's, else white)")
+    p.add_argument("--crop", choices=("center", "none"), default=None,
+                   help="non-square folder images: center crop or none (resize) (default: "
+                        "the run's, else center)")
     p.add_argument("--channels", type=int, choices=(0, 1, 3), default=None,
                    help="convert the real images: 1 gray, 3 RGB (default: the run's, else 0 = "
                         "as they come)")
@@ -260,7 +266,7 @@ def _real_source(args, run_dir: str | None, sidecar: dict) -> dict:
         name = str(sidecar.get("dataset") or "mnist")
         kind, _, data = name.partition(":")
         if data:
-            dataset = "folder" if kind == "folder" else "mnist"
+            dataset = kind if kind in ("folder", "cifar10") else "mnist"
         else:
             dataset, data = (name if name in DATASETS else "mnist"), None
     shape = sidecar.get("image_shape") or [0, 0, 0]
@@ -269,7 +275,9 @@ def _real_source(args, run_dir: str | None, sidecar: dict) -> dict:
     size = args.image_size if args.image_size is not None else cfg.get(
         "image_size", shape[0] if sidecar and shape[0] == shape[1] else 0)
     return {"dataset": dataset, "data": data, "channels": int(channels or 0),
-            "image_size": int(size or 0), "n_train": int(cfg.get("n_train") or 0)}
+            "image_size": int(size or 0), "n_train": int(cfg.get("n_train") or 0),
+            "background": args.background or cfg.get("background") or "white",
+            "crop": args.crop or cfg.get("crop") or "center"}
 
 
 def _mismatch(want, have, real: dict) -> str:

@@ -20,11 +20,18 @@ def add_parser(sub) -> None:
                        "$GANCLI_CACHE, else $XDG_CACHE_HOME/gancli, else ~/.cache/gancli. "
                        "Always trains anew and replaces a cached one; eval trains one on "
                        "first use when none is cached.")
-    p.add_argument("--dataset", choices=("mnist", "fashion_mnist", "folder"), default="mnist",
-                   help="mnist | fashion_mnist | folder (needs class subfolders) "
-                        "(default: mnist)")
+    p.add_argument("--dataset", choices=("mnist", "fashion_mnist", "cifar10", "folder"),
+                   default="mnist", help="mnist | fashion_mnist | cifar10 | folder (needs "
+                   "class subfolders) (default: mnist)")
     p.add_argument("--data", metavar="PATH", default=None,
-                   help="local data: mnist.npz, a folder of IDX files or of class subfolders")
+                   help="local data: mnist.npz, a folder of IDX files or of class subfolders, "
+                        "cifar-10-batches-py")
+    p.add_argument("--background", default="white", metavar="COLOR",
+                   help="folder images with transparency are composited onto white, black "
+                        "or #RRGGBB, as train-mnist does (default: white)")
+    p.add_argument("--crop", choices=("center", "none"), default="center",
+                   help="non-square folder images: center crop or none (resize) "
+                        "(default: center)")
     p.add_argument("--channels", type=int, choices=(0, 1, 3), default=0,
                    help="1 gray, 3 RGB (default: 0 = as the data comes)")
     p.add_argument("--image_size", "--image-size", type=int, default=0, metavar="SIZE",
@@ -45,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be positive, got {args.epochs}")
-    split = evaluation.real_split(args.dataset, args.data, args.channels, args.image_size)
+    split = evaluation.real_split(args.dataset, args.data, args.channels, args.image_size,
+                                  background=args.background, crop=args.crop)
     data = split.train
     if data.labels is None or data.num_classes < 2:
         raise DataError(f"{data.name} has no class labels to train a classifier on (a folder "

@@ -34,7 +34,8 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
     from gancli.data.images import load_images
     from gancli.errors import DataError
 
-    data = load_images(cfg.dataset, cfg.data, cfg.n_train, cfg.channels, cfg.image_size)
+    data = load_images(cfg.dataset, cfg.data, cfg.n_train, cfg.channels, cfg.image_size,
+                       cfg.background, cfg.crop)
     if data.images.shape[1] % 4 or data.images.shape[2] % 4:
         raise DataError(f"images are {data.images.shape[1]}x{data.images.shape[2]}; the "
                         "networks need sides divisible by 4: pass --image_size (e.g. 28 or 32)")
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         from gancli.evaluation.during import ImageTrainEval
 
         split = evaluation.real_split(cfg.dataset, cfg.data, cfg.channels, cfg.image_size,
-                                      cfg.n_train)
+                                      cfg.n_train, background=cfg.background, crop=cfg.crop)
         evaluator = ImageTrainEval(evaluation.ImageEvaluator(split, seed=cfg.seed),
                                    cfg.eval_samples, cfg.noise, cfg.latent_dim, num_classes,
                                    cfg.seed)

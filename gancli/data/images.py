@@ -1,7 +1,9 @@
-"""Image datasets for train-mnist: MNIST, Fashion-MNIST, IDX files, .npz and image folders.
+"""Image datasets for train-mnist: MNIST, Fashion-MNIST, CIFAR-10, IDX files, .npz and
+image folders.
 
-Front door: load_images picks the reader (mnist_files: IDX and .npz; image_folder:
-PNG/JPEG/...) and converts the result to uint8 (N, H, W, C) at the requested size.
+Front door: load_images picks the reader (mnist_files: IDX and .npz; cifar10: CIFAR's
+pickled batches; image_folder: PNG/JPEG/...) and converts the result to uint8
+(N, H, W, C) at the requested size.
 
 NumPy and Pillow only at import time: Keras (and with it TensorFlow) is imported only
 when a dataset has to be downloaded. Every problem with the user's data raises
@@ -15,12 +17,15 @@ import os
 import numpy as np
 from PIL import Image
 
+from gancli.config import parse_color
+from gancli.data import cifar10
 from gancli.data.image_folder import load_image_folder
 from gancli.data.mnist_files import (IDX_IMAGES_RE, find_idx_images, load_idx_folder,
                                      load_idx_pair, load_npz)
 from gancli.errors import DataError
 
-DATASETS = ("mnist", "fashion_mnist", "folder")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "folder")
+TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 # Where the Debian package dataset-fashion-mnist puts its IDX files.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -38,16 +43,23 @@ class ImageData:
 
 
 def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 0,
-                channels: int = 0, image_size: int = 0) -> ImageData:
+                channels: int = 0, image_size: int = 0, background: str = "white",
+                crop: str = "center") -> ImageData:
     """Load a training image set.
 
     Args:
-        dataset: "mnist", "fashion_mnist" or "folder" (a folder of PNG/JPEG/... images).
-        data: local source: a Keras-layout .npz, a folder of IDX files, or (with "folder")
-            a folder of images. None downloads MNIST / Fashion-MNIST through Keras.
+        dataset: "mnist", "fashion_mnist", "cifar10" or "folder" (a folder of
+            PNG/JPEG/... images).
+        data: local source: a Keras-layout .npz, a folder of IDX files, (with "cifar10")
+            cifar-10-batches-py or cifar-10-python.tar.gz, or (with "folder") a folder of
+            images. None downloads MNIST / Fashion-MNIST / CIFAR-10 through Keras.
         n_train: keep only the first n_train images (0 = all).
         channels: 0 keeps the source's channels, 1 = grayscale, 3 = RGB.
         image_size: 0 keeps the source size, else images are resized to this square size.
+        background: folders: the colour transparent pixels are composited onto
+            (white, black, #RRGGBB).
+        crop: folders: "center" crops non-square images to their middle square, "none"
+            resizes them (distorting).
 
     Returns:
         ImageData with uint8 images of shape (N, H, W, C).
@@ -61,6 +73,7 @@ def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 
         raise DataError(f"channels must be 0 (keep), 1 (grayscale) or 3 (RGB), not {channels}")
     if n_train < 0 or image_size < 0:
         raise DataError("n_train and image_size must be >= 0 (0 = keep all / keep size)")
+    ground = parse_color(background)  # ConfigError naming 'background'
 
     if data is None:
         if dataset == "folder":
@@ -68,8 +81,9 @@ def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 
         if dataset == "fashion_mnist" and find_idx_images(FASHION_MNIST_DIR):
             images, labels = load_idx_folder(FASHION_MNIST_DIR)
         else:
-            images, labels = _download(dataset)
-        name, source, class_names = dataset, dataset, None
+            images, labels = download(dataset)
+        name, source = dataset, dataset
+        class_names = list(cifar10.CLASSES) if dataset == "cifar10" else None
     else:
         path = os.path.abspath(os.path.expanduser(data))
         if not os.path.exists(path):
@@ -79,8 +93,11 @@ def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 
             if not os.path.isdir(path):
                 raise DataError(f"--dataset folder needs a folder of images; {data} is a file")
             images, labels, class_names = load_image_folder(path, n_train, channels,
-                                                            image_size)
+                                                            image_size, ground, crop)
             name = f"folder:{path}"
+        elif dataset == "cifar10":
+            images, labels, class_names = cifar10.load_cifar10(path)
+            name = f"cifar10:{path}"
         elif os.path.isdir(path):
             images, labels = load_idx_folder(path)
             name = f"idx:{path}"
@@ -99,23 +116,29 @@ def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 
 
 # ---------------------------------------------------------------------------- download
 
-def _download(dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST / Fashion-MNIST through Keras' loader (downloads once, cached by Keras)."""
+def download(dataset: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST / Fashion-MNIST / CIFAR-10 through Keras' loader (downloads once, cached by
+    Keras): (x, y) of the train or test split."""
     import keras  # lazy: pulls in TensorFlow, only needed when downloading
 
-    title = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}[dataset]
     try:
-        (x, y), _ = getattr(keras.datasets, dataset).load_data()
+        train, test = getattr(keras.datasets, dataset).load_data()
     except Exception as e:  # noqa: BLE001 - keras wraps network errors in a bare Exception
         reason = " ".join(str(e).split()) or type(e).__name__
         if len(reason) > 160:
             reason = reason[:157] + "..."
-        hint = "install the Debian package dataset-fashion-mnist, or " \
-            if dataset == "fashion_mnist" else ""
-        raise DataError(f"could not download {title} ({reason}); {hint}download it elsewhere "
-                        f"and point --data at a local {dataset}.npz or a folder of IDX files "
-                        "(train-images-idx3-ubyte.gz ...)") from None
-    return np.asarray(x), np.asarray(y)
+        if dataset == "cifar10":
+            where = (f"download {cifar10.ARCHIVE} from "
+                     f"{cifar10.URL} and pass --data PATH (the .tar.gz or "
+                     "its extracted cifar-10-batches-py folder)")
+        else:
+            hint = "install the Debian package dataset-fashion-mnist, or " \
+                if dataset == "fashion_mnist" else ""
+            where = (f"{hint}download it elsewhere and point --data at a local {dataset}.npz "
+                     "or a folder of IDX files (train-images-idx3-ubyte.gz ...)")
+        raise DataError(f"could not download {TITLES[dataset]} ({reason}); {where}") from None
+    x, y = train if split == "train" else test
+    return np.asarray(x), np.asarray(y).reshape(-1)
 
 
 # ---------------------------------------------------------------------------- common

@@ -16,8 +16,8 @@ import sys
 
 import numpy as np
 
+from gancli.data import cifar10, mnist_files
 from gancli.data import images as image_data
-from gancli.data import mnist_files
 from gancli.errors import DataError
 
 HOLDOUT = 10000  # held-out images taken from the training set when there is no test set
@@ -61,13 +61,15 @@ def _load_test(dataset: str, data: str | None) -> tuple | None:
                 image_data.FASHION_MNIST_DIR):
             folder = image_data.FASHION_MNIST_DIR
             return _idx_test(folder, os.path.basename(mnist_files.find_idx_images(folder)))
-        import keras  # the training images just came through the same (cached) loader
-
-        _, (x, y) = getattr(keras.datasets, dataset).load_data()
-        return np.asarray(x), np.asarray(y), f"{dataset} test set"
+        # the training images just came through the same (cached) loader
+        x, y = image_data.download(dataset, "test")
+        return x, y, f"{dataset} test set"
     path = os.path.abspath(os.path.expanduser(data))
     if dataset == "folder":
         return None
+    if dataset == "cifar10":
+        x, y, _ = cifar10.load_cifar10(path, "test")
+        return x, y, f"test_batch of {path}"
     if path.lower().endswith(".npz"):
         with np.load(path, allow_pickle=False) as f:
             if "x_test" not in f.files:
@@ -81,11 +83,13 @@ def _load_test(dataset: str, data: str | None) -> tuple | None:
 
 
 def real_split(dataset: str = "mnist", data: str | None = None, channels: int = 0,
-               image_size: int = 0, n_train: int = 0, holdout: int = HOLDOUT) -> RealSplit:
+               image_size: int = 0, n_train: int = 0, holdout: int = HOLDOUT,
+               background: str = "white", crop: str = "center") -> RealSplit:
     """Training images plus held-out reals: the source's own test set when it has one
-    (npz x_test, an IDX t10k-* file beside the training file, Keras' test split), else
-    a seeded random `holdout` images (at most a fifth) taken out of the training set."""
-    full = image_data.load_images(dataset, data, 0, channels, image_size)
+    (npz x_test, an IDX t10k-* file beside the training file, CIFAR-10's test_batch,
+    Keras' test split), else a seeded random `holdout` images (at most a fifth) taken
+    out of the training set. background / crop: as the GAN's folder was read."""
+    full = image_data.load_images(dataset, data, 0, channels, image_size, background, crop)
     test = _load_test(dataset, data)
     if test is not None:
         x, y, where = test
