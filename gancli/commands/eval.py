@@ -8,10 +8,10 @@ import os
 import sys
 import time
 
+from gancli.datasets import DATASETS
 from gancli.errors import ConfigError, DataError
 
 NAME = "eval"
-DATASETS = ("mnist", "fashion_mnist", "folder")
 
 IMAGE_ROWS = (
     ("classifier_score", "classifier score (1 to K)"),

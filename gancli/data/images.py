@@ -16,11 +16,11 @@ import numpy as np
 from PIL import Image
 
 from gancli.data.image_folder import load_image_folder
+from gancli.datasets import DATASETS, TITLES
 from gancli.data.mnist_files import (IDX_IMAGES_RE, find_idx_images, load_idx_folder,
                                      load_idx_pair, load_npz)
 from gancli.errors import DataError
 
-DATASETS = ("mnist", "fashion_mnist", "folder")
 # Where the Debian package dataset-fashion-mnist puts its IDX files.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -103,7 +103,7 @@ def _download(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """MNIST / Fashion-MNIST through Keras' loader (downloads once, cached by Keras)."""
     import keras  # lazy: pulls in TensorFlow, only needed when downloading
 
-    title = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}[dataset]
+    title = TITLES[dataset]
     try:
         (x, y), _ = getattr(keras.datasets, dataset).load_data()
     except Exception as e:  # noqa: BLE001 - keras wraps network errors in a bare Exception
