@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # --mean/--std are not config keys: they edit the target of the resolved config
     shorthand = {k: vars(args).pop(k) for k in ("mean", "std") if k in vars(args)}
     cfg, out = _run.resolve(args, NAME, DistConfig)
     session = _run.prepare(args, NAME, _normal_shorthand(cfg, **shorthand), out)

@@ -29,8 +29,8 @@ def add_parser(sub) -> None:
 
 def _load_data(cfg: ImageConfig, asked_conditional: bool):
     """The training images, checked against the config -> (config, data, generator
-    steps per epoch). A preset's `conditional` gives way on data without labels (the config that
-    is written says so); an explicit --conditional there is an error."""
+    steps per epoch). A preset's `conditional` gives way on data without labels (the
+    config that is written says so); an explicit --conditional there is an error."""
     from gancli.data.images import load_images
     from gancli.errors import DataError
 
