@@ -116,11 +116,9 @@ class SeedStyleLoop:
         self.rng = __import__("numpy").random.default_rng(0)
 
     def _z(self):
-        kind, a, b = self.noise
-        shape = (self.batch, self.latent_dim)
-        if kind == "uniform":
-            return self.rng.uniform(a, b, shape).astype("float32")
-        return self.rng.normal(a, b, shape).astype("float32")
+        from gancli.latents import draw_noise
+
+        return draw_noise(self.rng, (self.batch, self.latent_dim), self.noise)
 
     def train(self, n: int) -> None:
         import numpy as np

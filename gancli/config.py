@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from gancli.datasets import DATASETS
 from gancli.errors import ConfigError
 
 LOSSES = ("bce", "lsgan", "wgan", "wgan-gp", "hinge")
@@ -171,7 +172,6 @@ class DistConfig(TrainConfig):
 
 
 IMAGE_MODELS = ("seed-classic", "dcgan", "wgan")
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "folder")
 CROPS = ("center", "none")
 
 

@@ -2,9 +2,10 @@
 optionally rank candidates by the discriminator saved beside it, and write PNG / npz
 files.
 
-Keras and matplotlib are imported inside the functions that need them. Noise comes from
-NumPy's PCG64 generator seeded with the user's seed, so the same seed gives the same
-samples whichever file format the generator was saved in.
+Keras and matplotlib are imported inside the functions that need them. Noise and labels
+come from gancli.latents.draw_inputs, NumPy's PCG64 generator seeded with the user's
+seed, so the same seed gives the same samples whichever file format the generator was
+saved in.
 """
 from __future__ import annotations
 
@@ -14,68 +15,13 @@ import os
 import numpy as np
 
 from gancli import rundir, sampling
-from gancli.config import parse_noise, parse_target
-from gancli.errors import ConfigError, GancliError, RunDirError
+from gancli.config import parse_target
+from gancli.errors import GancliError, RunDirError
+from gancli.latents import draw_inputs
 from gancli.saved_models import GeneratorInfo, split_inputs
 
 NICE_FACTOR = 20  # --nice draws this many candidates per kept sample (keras-dcgan)
 BATCH = 256  # samples per generator / discriminator call
-
-
-# --- noise and labels ---------------------------------------------------------------------
-
-def check_truncate(truncate: float | None, noise: str) -> None:
-    if truncate is None:
-        return
-    kind = parse_noise(noise)[0]
-    if not (truncate > 0 and math.isfinite(truncate)):
-        raise ConfigError(f"--truncate must be positive, got {truncate:g}")
-    if kind == "uniform" and truncate > 1:
-        raise ConfigError(f"--truncate with uniform noise ({noise}) is the kept fraction of "
-                          f"the range, in (0, 1]; got {truncate:g}")
-
-
-def draw_noise(rng: np.random.Generator, shape, noise: str, truncate: float | None = None
-               ) -> np.ndarray:
-    """float32 noise of `shape` from 'uniform:LO,HI' or 'normal:MU,SD'.
-
-    Truncation trick (truncate=T):
-      normal:MU,SD  every component farther than T standard deviations from MU is drawn
-                    again until none is (a normal truncated to MU +- T*SD);
-      uniform:LO,HI components are drawn from the central fraction T of the range:
-                    z = C + T * (z - C), C = (LO + HI) / 2, so T = 1 changes nothing.
-    """
-    kind, a, b = parse_noise(noise)
-    if kind == "uniform":
-        z = rng.uniform(a, b, size=shape)
-        if truncate is not None:
-            c = (a + b) / 2
-            z = c + truncate * (z - c)
-    else:
-        z = rng.standard_normal(size=shape)
-        if truncate is not None:
-            bad = np.abs(z) > truncate
-            while bad.any():
-                z[bad] = rng.standard_normal(int(bad.sum()))
-                bad = np.abs(z) > truncate
-        z = a + b * z
-    return z.astype(np.float32)
-
-
-def draw_inputs(n: int, latent_dim: int, noise: str, num_classes: int, seed: int,
-                label: int | None = None, truncate: float | None = None
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(noise (n, latent_dim) float32, labels (n,) int32 or None) for `seed`.
-
-    Labels are all `label`, or 0, 1, ..., num_classes-1 repeated when label is None.
-    """
-    rng = np.random.default_rng(seed)
-    z = draw_noise(rng, (n, latent_dim), noise, truncate)
-    if not num_classes:
-        return z, None
-    if label is not None:
-        return z, np.full(n, label, dtype=np.int32)
-    return z, (np.arange(n) % num_classes).astype(np.int32)
 
 
 # --- running the models -------------------------------------------------------------------
@@ -143,11 +89,11 @@ def sample(G, info: GeneratorInfo, n: int, seed: int, label: int | None = None,
     With D (--nice): NICE_FACTOR * n candidates from the same seed, ranked by D.
     """
     if D is None:
-        z, y = draw_inputs(n, info.latent_dim, info.noise, info.num_classes, seed, label,
-                           truncate)
+        z, y = draw_inputs(n, info.latent_dim, info.noise, info.num_classes, seed,
+                           label=label, truncate=truncate)
         return generate(G, z, y), y, None
     zc, yc = draw_inputs(n * NICE_FACTOR, info.latent_dim, info.noise, info.num_classes,
-                         seed, label, truncate)
+                         seed, label=label, truncate=truncate)
     scores = score(D, G, zc, yc, d_idx)
     keep = pick_nice(scores, yc, n, info.num_classes, cyclic=label is None)
     y = None if yc is None else yc[keep]
@@ -157,23 +103,12 @@ def sample(G, info: GeneratorInfo, n: int, seed: int, label: int | None = None,
 
 # --- writing ------------------------------------------------------------------------------
 
-def grid_rows(n: int, num_classes: int, cyclic: bool) -> tuple[int | None, int | None]:
-    """(rows, cols) for a grid: near-square, or with cyclic labels a multiple of the class
-    count per row so every column holds one class. (None, None) = make_grid's default."""
+def grid_cols(n: int, num_classes: int, cyclic: bool) -> int | None:
+    """Columns of a grid: with cyclic labels a multiple of the class count, so every
+    column holds one class; else None (sampling.make_grid's near-square default)."""
     if not (cyclic and num_classes):
-        return None, None
-    cols = min(n, num_classes * max(1, round(math.sqrt(n) / num_classes)))
-    return math.ceil(n / cols), cols
-
-
-def save_grid(path: str, images_u8: np.ndarray, rows: int | None, cols: int | None) -> None:
-    h, w = images_u8.shape[1:3]
-    scale = 2 if max(h, w) <= 32 else 1  # 28x28 digits are too small to judge at 1x
-    tiles = np.repeat(np.repeat(images_u8, scale, axis=1), scale, axis=2)
-    if rows is not None:  # blank tiles so make_grid keeps exactly `cols` columns
-        blank = np.full((rows * cols - len(tiles),) + tiles.shape[1:], 255, np.uint8)
-        tiles = np.concatenate([tiles, blank])
-    sampling.save_png(path, sampling.make_grid(tiles, rows=rows))
+        return None
+    return min(n, num_classes * max(1, round(math.sqrt(n) / num_classes)))
 
 
 def save_separate(folder: str, images_u8: np.ndarray) -> list[str]:

@@ -112,10 +112,3 @@ def _fmt(v):
     if isinstance(v, float):
         return f"{v:.6g}"
     return v
-
-
-def read_metrics(path: str) -> list[dict]:
-    """metrics.csv rows as dicts of floats (empty cells skipped)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [{k: float(v) for k, v in r.items() if v not in ("", None)}
-                for r in csv.DictReader(fh)]

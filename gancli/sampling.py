@@ -35,10 +35,19 @@ def to_uint8(x, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
     return np.rint(x).astype(np.uint8)
 
 
-def grid_shape(n: int, rows: int | None = None) -> tuple[int, int]:
-    """(rows, cols) for n tiles: near-square with cols >= rows unless rows is given."""
+def grid_shape(n: int, rows: int | None = None, cols: int | None = None
+               ) -> tuple[int, int]:
+    """(rows, cols) for n tiles: near-square with cols >= rows unless rows or cols
+    (not both) is given."""
     if n <= 0:
         raise ValueError("need at least one image")
+    if rows is not None and cols is not None:
+        raise ValueError("give rows or cols, not both")
+    if cols is not None:
+        if cols <= 0:
+            raise ValueError(f"cols must be positive, got {cols}")
+        cols = min(cols, n)
+        return math.ceil(n / cols), cols
     if rows is None:
         cols = math.ceil(math.sqrt(n))
         return math.ceil(n / cols), cols
@@ -48,13 +57,14 @@ def grid_shape(n: int, rows: int | None = None) -> tuple[int, int]:
     return rows, math.ceil(n / rows)
 
 
-def make_grid(images, rows: int | None = None, pad: int = 2, pad_value: int = 255
-              ) -> np.ndarray:
+def make_grid(images, rows: int | None = None, cols: int | None = None, pad: int = 2,
+              pad_value: int = 255) -> np.ndarray:
     """Tile images row-major into one image, with `pad`-pixel separators and border.
 
     Args:
         images: (N, H, W) or (N, H, W, C) array, normally uint8.
         rows: number of rows; None picks a near-square grid (64 -> 8x8, 10 -> 3x4).
+        cols: number of columns instead of rows (the rows follow from it).
         pad: separator width in pixels, also used as the outer border.
         pad_value: separator colour; 255 (white) stands out on MNIST's black background.
             Unused cells of the last row get the same colour.
@@ -70,7 +80,7 @@ def make_grid(images, rows: int | None = None, pad: int = 2, pad_value: int = 25
     if pad < 0:
         raise ValueError(f"pad must be >= 0, got {pad}")
     n, h, w, c = images.shape
-    nrows, ncols = grid_shape(n, rows)
+    nrows, ncols = grid_shape(n, rows, cols)
     grid = np.full((nrows * h + (nrows + 1) * pad, ncols * w + (ncols + 1) * pad, c),
                    pad_value, dtype=images.dtype)
     for i, img in enumerate(images):
@@ -115,17 +125,23 @@ def save_png(path: str, array, upscale: int = 1) -> None:
 
 
 def save_grid(path: str, images, value_range: tuple[float, float] = (-1.0, 1.0),
-              rows: int | None = None, scale: int = 2, pad: int = 2,
-              pad_value: int = 255) -> np.ndarray:
-    """to_uint8 + make_grid + save_png in one call.
+              rows: int | None = None, cols: int | None = None, scale: int | None = None,
+              pad: int = 2, pad_value: int = 255) -> np.ndarray:
+    """to_uint8 + make_grid + save_png in one call: the one grid writer (training
+    grids, reals.png, `gancli generate`).
 
-    Tiles are enlarged by `scale` before tiling, so the separators stay `pad` pixels thin.
+    Tiles are enlarged by `scale` before tiling, so the separators stay `pad` pixels
+    thin; None: 2 for tiles up to 32 px (28x28 digits are too small to judge at 1x),
+    else 1. rows / cols as in make_grid; cells left over in the last row get pad_value.
 
     Returns:
         The uint8 grid as written (e.g. to collect frames for save_gif).
     """
-    tiles = _upscale(to_uint8(images, value_range), scale, axis=1)  # (N, H, W[, C])
-    grid = make_grid(tiles, rows=rows, pad=pad, pad_value=pad_value)
+    images = to_uint8(images, value_range)  # (N, H, W[, C])
+    if scale is None:
+        scale = 2 if max(images.shape[1:3]) <= 32 else 1
+    grid = make_grid(_upscale(images, scale, axis=1), rows=rows, cols=cols, pad=pad,
+                     pad_value=pad_value)
     save_png(path, grid)
     return grid
 

@@ -2,6 +2,26 @@
 import csv
 
 
+def run_cli(argv, capsys=None):
+    """gancli.cli.main(argv) in-process -> (exit code, stdout, stderr). Arguments may be
+    paths or numbers; argparse's exits become their codes; without capsys the output
+    is not captured ("", "")."""
+    from gancli import cli
+
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr() if capsys else ("", "")
+    return code, out, err
+
+
+def main(argv, capsys=None):
+    """run_cli -> (exit code, stderr)."""
+    code, _, err = run_cli(argv, capsys)
+    return code, err
+
+
 def assert_one_line_error(code, err, *needles, prefix):
     """The CLI failed the way a user error must: exit 2, one line, no traceback."""
     assert code == 2, err

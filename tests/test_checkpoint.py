@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, main
 
-from gancli import cli
 from gancli.errors import CheckpointError
 from gancli.training import checkpoint
 
@@ -20,16 +19,6 @@ TIMING = ("_per_s", "elapsed_s")
 # columns computed from the weights alone (the loss columns are interval averages,
 # whose last float32 bits depend on how the interval was split into compiled calls)
 FROM_WEIGHTS = ("fake_mean", "fake_std", "w1", "ks", "real_mean", "real_std")
-
-
-def main(argv, capsys=None):
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:
-        code = e.code
-    return code, (capsys.readouterr().err if capsys else "")
-
-
 
 
 def rows(run):

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, main
 
-from gancli import cli, evaluation
+from gancli import evaluation
 from gancli.data import cifar10
 from gancli.data import images as images_mod
 from gancli.data.images import load_images
@@ -32,14 +32,6 @@ def rgba_icon(path, size=8, alpha=255):
     a[2:6, 2:6] = (255, 0, 0, alpha)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     Image.fromarray(a, "RGBA").save(path)
-
-
-def main(argv, capsys):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ transparency

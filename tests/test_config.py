@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, main
 
-from gancli import cli, config
+from gancli import config
 from gancli.config import DistConfig
 from gancli.errors import ConfigError
 from gancli.presets import DEFAULT_PRESET, PRESETS, write_configs
@@ -30,17 +30,6 @@ def write(tmp_path, text, name="cfg.yaml"):
     p = tmp_path / name
     p.write_text(text, encoding="utf-8")
     return str(p)
-
-
-def main(argv, capsys):
-    """cli.main in-process -> (exit code, stderr); argparse errors exit via SystemExit."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
-
-
 
 
 def read_cfg(out):

@@ -7,7 +7,10 @@ import os
 import numpy as np
 import pytest
 
+from helpers import run_cli
+
 from gancli import cli, distmetrics, evaluation
+from gancli.commands._runs import read_metrics
 from gancli.data import images as image_data
 from gancli.data import mnist_files
 from gancli.evaluation import image_metrics as im
@@ -96,12 +99,6 @@ def test_one_dimensional_w1_via_distmetrics():
 
 # ---------------------------------------------------------------------------- commands
 
-def _main(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def trained(fashion, tmp_path_factory):
     """A Keras-layout npz of 2,000 train + 1,000 test images and a 1-epoch classifier
@@ -122,8 +119,8 @@ def _eval_samples(capsys, root, data, name, images, *extra):
     path = root / name / "samples.npz"
     path.parent.mkdir()
     np.savez(path, images=images)
-    code, out, err = _main(capsys, "eval", "--samples", path, "--dataset", "fashion_mnist",
-                           "--data", data, *extra)
+    code, out, err = run_cli(["eval", "--samples", path, "--dataset", "fashion_mnist",
+                              "--data", data, *extra], capsys)
     assert code == 0, err
     assert "training the feature classifier" not in err  # train-classifier's cache is used
     with open(path.parent / "eval.json") as fh:
@@ -182,7 +179,7 @@ def test_eval_generator_file_and_run_values(trained, capsys, monkeypatch, tmp_pa
     side = {"kind": "images", "latent_dim": 16, "noise": "uniform:-1,1", "value_range": [-1, 1],
             "image_shape": [28, 28, 1], "num_classes": 10, "model": "generator"}
     (run / "generator.json").write_text(json.dumps(side))
-    code, out, err = _main(capsys, "eval", run, "--n", 200)
+    code, out, err = run_cli(["eval", run, "--n", 200], capsys)
     assert code == 0, err
     report = json.loads((run / "eval.json").read_text())
     assert report["n_generated"] == 200 and report["generator"].endswith("generator.keras")
@@ -193,8 +190,8 @@ def test_eval_generator_file_and_run_values(trained, capsys, monkeypatch, tmp_pa
     (tmp_path / "v.json").write_text(json.dumps({
         "kind": "values", "latent_dim": 8, "noise": "normal:0,1", "target": "mixture:-5,1;5,1",
         "vector_len": 50, "value_range": None, "num_classes": 0, "model": "generator"}))
-    code, out, err = _main(capsys, "eval", tmp_path / "v.h5", "--n", 1000,
-                           "--out", tmp_path / "values")
+    code, out, err = run_cli(["eval", tmp_path / "v.h5", "--n", 1000,
+                              "--out", tmp_path / "values"], capsys)
     assert code == 0, err
     assert "mass of component 1" in out
     report = json.loads((tmp_path / "values" / "eval.json").read_text())
@@ -206,7 +203,7 @@ def test_eval_generator_file_and_run_values(trained, capsys, monkeypatch, tmp_pa
 @needs_fashion
 def test_eval_errors_are_one_line(capsys, tmp_path):
     def fails(*argv):
-        code, out, err = _main(capsys, "eval", *argv)
+        code, out, err = run_cli(["eval", *argv], capsys)
         assert code == 2 and err.count("\n") == 1 and err.startswith("gancli eval: error:")
         return err
 
@@ -225,9 +222,7 @@ def test_eval_errors_are_one_line(capsys, tmp_path):
 # ---------------------------------------------------------------------------- --eval_every
 
 def _best_matches_metrics(run, main):
-    from gancli.rundir import read_metrics
-
-    rows = [r for r in read_metrics(run / "metrics.csv") if main in r]
+    rows = [r for r in read_metrics(run / "metrics.csv")[1] if main in r]
     best = json.loads((run / "best" / "generator.json").read_text())
     assert best["metric"] == main
     top = min(rows, key=lambda r: r[main])
@@ -242,10 +237,10 @@ def test_train_mnist_eval_every_adds_metrics_and_keeps_best(trained, capsys, mon
     root, data, _ = trained
     monkeypatch.setenv("GANCLI_CACHE", str(root / "cache"))
     out = tmp_path / "run"
-    code, stdout, err = _main(capsys, "train-mnist", "--dataset", "fashion_mnist", "--data",
-                              data, "--n_train", 256, "--batch_size", 32, "--steps", 6,
-                              "--sample_every", 3, "--eval_every", 2, "--eval_samples", 200,
-                              "--seed", 3, "--quiet", "--out", out)
+    code, stdout, err = run_cli(["train-mnist", "--dataset", "fashion_mnist", "--data",
+                                 data, "--n_train", 256, "--batch_size", 32, "--steps", 6,
+                                 "--sample_every", 3, "--eval_every", 2, "--eval_samples", 200,
+                                 "--seed", 3, "--quiet", "--out", out], capsys)
     assert code == 0, err
     assert "training the feature classifier" not in err  # the cached classifier is used
     rows, best = _best_matches_metrics(out, "frechet_distance")
@@ -258,8 +253,8 @@ def test_train_mnist_eval_every_adds_metrics_and_keeps_best(trained, capsys, mon
     assert log.count("eval at step") == 3 and "saved to best/" in log
     g = keras.models.load_model(out / "best" / "generator.keras")
     assert g.output_shape == (None, 28, 28, 1)
-    code, _, err = _main(capsys, "generate", "--weights", out / "best", "--n", 4, "--out",
-                         tmp_path / "g.png")
+    code, _, err = run_cli(["generate", "--weights", out / "best", "--n", 4, "--out",
+                            tmp_path / "g.png"], capsys)
     assert code == 0, err
 
 
@@ -267,13 +262,11 @@ def test_train_dist_eval_every_and_resume_keeps_best(capsys, tmp_path):
     out = tmp_path / "run"
     argv = ["train-dist", "--steps", 400, "--sample_every", 100, "--eval_every", 200,
             "--seed", 2, "--quiet", "--out", out]
-    code, _, err = _main(capsys, *argv)
+    code, _, err = run_cli(argv, capsys)
     assert code == 0, err
-    code, _, err = _main(capsys, "train-dist", "--resume", out, "--steps", 800)
+    code, _, err = run_cli(["train-dist", "--resume", out, "--steps", 800], capsys)
     assert code == 0, err
-    from gancli.rundir import read_metrics
-
-    rows = read_metrics(out / "metrics.csv")
+    _, rows = read_metrics(out / "metrics.csv")
     assert [int(r["step"]) for r in rows] == [100, 200, 300, 400, 500, 600, 700, 800]
     evals = [r for r in rows if "mean_error" in r]
     assert [int(r["step"]) for r in evals] == [200, 400, 600, 800]

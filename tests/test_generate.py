@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gancli import cli
-from gancli.generation import draw_inputs, draw_noise, pick_nice
+from helpers import run_cli
+
+from gancli.generation import pick_nice
+from gancli.latents import draw_inputs, draw_noise
 from gancli.sampling import to_uint8
 
 LATENT, SHAPE, CLASSES = 8, (28, 28, 1), 3
@@ -66,8 +68,7 @@ def models(tmp_path_factory):
 
 
 def _gen(capsys, *argv):
-    rc = cli.main(["generate", *map(str, argv)])
-    out, err = capsys.readouterr()
+    rc, out, err = run_cli(["generate", *argv], capsys)
     return rc, out.splitlines(), err.strip().splitlines()
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gancli import cli
+from helpers import main
+
 from gancli.data.dist import DistSource
 from gancli.losses import make_loss
 from gancli.training import checkpoint, guards
@@ -23,14 +24,6 @@ NAN_EVERY = 17  # under the `nan_batches` fixture every 17th real batch is all N
 # D without ReLU for the NaN tests: oneDNN's ReLU turns NaN into 0, so a NaN batch gives a
 # finite loss with NaN gradients (the weight check catches that; here we want the loss)
 NAN_D = ["--d_activation", "tanh"]
-
-
-def main(argv, capsys):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
 
 
 def rows(out):

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import run_cli
+
 from gancli import cli, plotting
 from gancli.commands import _runs
 
@@ -83,8 +85,7 @@ def _check_png(path, min_w=300, min_h=200):
 
 
 def _plot(capsys, *argv):
-    rc = cli.main(["plot", *argv])
-    out, err = capsys.readouterr()
+    rc, out, err = run_cli(["plot", *argv], capsys)
     return rc, out.splitlines(), err
 
 

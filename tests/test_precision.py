@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from gancli import cli
+from helpers import main
+
 from gancli.training import precision
 
 DIST = ["--steps", "6", "--sample_every", "3", "--checkpoint_every", "6", "--batch_size", "8",
@@ -22,11 +23,8 @@ MNIST = ["--steps", "4", "--batch_size", "8", "--latent_dim", "16", "--grid_size
 
 
 def run(argv):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    assert code == 0
+    code, err = main(argv)
+    assert code == 0, err
     assert keras.config.dtype_policy().name == "float32"  # the policy does not leak
 
 

@@ -117,6 +117,31 @@ def test_save_grid(tmp_path):
     assert np.all(g[2:4, 2:4, 0] == g[2, 2, 0])  # nearest-neighbour 2x
 
 
+def test_grid_shape_from_columns():
+    assert grid_shape(12, cols=10) == (2, 10)
+    assert grid_shape(3, cols=10) == (1, 3)  # never more columns than tiles
+    with pytest.raises(ValueError):
+        grid_shape(4, rows=2, cols=2)
+    with pytest.raises(ValueError):
+        grid_shape(4, cols=0)
+
+
+def test_save_grid_columns_and_scale(tmp_path):
+    """generate's grids: exactly `cols` columns (one class per column), leftover cells
+    blank; tiles up to 32 px at 2x, larger ones at 1x unless a scale is given."""
+    x = np.linspace(0, 254, 12 * 28 * 28).reshape(12, 28, 28, 1).astype(np.uint8)
+    g = save_grid(str(tmp_path / "a.png"), x, cols=10)
+    assert g.shape == (2 * 56 + 3 * 2, 10 * 56 + 11 * 2, 1)
+    np.testing.assert_array_equal(g[2:58:2, 2:58:2], x[0])  # tile 0 at 2x
+    tile_11 = 2 + 58, 2 + 58  # row 1, column 1
+    np.testing.assert_array_equal(g[tile_11[0]:tile_11[0] + 56:2, tile_11[1]:tile_11[1] + 56:2],
+                                  x[11])
+    assert np.all(g[60:116, 2 * 58 + 2:] == 255)  # the 8 cells after tile 11 stay blank
+    big = np.zeros((2, 64, 64, 3), np.uint8)
+    assert save_grid(str(tmp_path / "b.png"), big).shape == (68, 2 * 64 + 6, 3)
+    assert save_grid(str(tmp_path / "c.png"), big, scale=2).shape == (132, 2 * 128 + 6, 3)
+
+
 def test_save_gif_frames(tmp_path):
     frames = [np.full((5, 6), v, np.uint8) for v in (0, 80, 160, 240)]
     path = str(tmp_path / "progress.gif")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers import assert_one_line_error, read_csv
+from helpers import assert_one_line_error, main, read_csv
 
 from gancli import cli
 
@@ -27,18 +27,6 @@ def train(out, *extra):
     code = cli.main(["train-dist", "--out", str(out), *TINY, *extra])
     assert code == 0
     return Path(out)
-
-
-def main(argv, capsys):
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
-
-
-
-
 
 
 def tree_state(folder):

@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import assert_one_line_error, read_csv
-
-from gancli import cli
+from helpers import assert_one_line_error, main, read_csv
 
 PREFIX = "gancli train-mnist: error:"
 N = 128  # training images in the IDX folder
@@ -27,13 +25,6 @@ SAFETY = ["--max_minutes", "0.25"]
 
 # ------------------------------------------------------------------------ helpers
 
-def main(argv, capsys=None):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    return code, (capsys.readouterr().err if capsys else "")
-
 
 def train(out, *extra, data=None, capsys=None):
     argv = ["train-mnist", "--out", out, *TINY, *extra]
@@ -42,10 +33,6 @@ def train(out, *extra, data=None, capsys=None):
     code, err = main(argv, capsys)
     assert code == 0, err
     return Path(out)
-
-
-
-
 
 
 def steps_of(run):

@@ -7,7 +7,6 @@ import dataclasses
 import os
 import secrets
 import time
-from typing import Callable
 
 from gancli import cluster, config, rundir
 from gancli.commands import _args
@@ -20,19 +19,15 @@ class Session:
     cfg: object
     out: str
     resume: bool
-    checked: object = None  # what start's `check` returned
 
 
-def start(args: argparse.Namespace, command: str, cls: type,
-          edit: Callable[[dict, object], dict] | None = None,
-          check: Callable[[object], tuple[object, object]] | None = None) -> Session:
-    """Resolve config (preset < --config < flags, or the run's own config.yaml on
-    --resume), run `check(cfg) -> (cfg, checked)` (e.g. load the data: a bad input must
+def resolve(args: argparse.Namespace, command: str, cls: type) -> tuple[object, str]:
+    """(config, output folder) of a train-* command, resolved once: preset < --config <
+    flags, or on --resume the run's own config.yaml < flags; a seed is drawn when none
+    is given. Nothing is written yet: the command checks its inputs (a bad input must
     fail before the output folder is created, overwritten or given a new config.yaml;
-    it may settle config values that depend on the data), prepare the output folder
-    and write the resolved config.yaml."""
+    the check may settle config values that depend on the data), then calls prepare."""
     presets, default = PRESETS[command], DEFAULT_PRESET[command]
-    values = _args.overrides(args)
     if args.resume:
         if args.preset or args.config:
             raise ConfigError("--resume reads the run's own config.yaml; drop --preset/--config")
@@ -44,16 +39,16 @@ def start(args: argparse.Namespace, command: str, cls: type,
     else:
         out = args.out or os.path.join("runs", f"{command}-{time.strftime('%Y%m%d-%H%M%S')}")
         path, preset = args.config, args.preset
-    if edit:
-        base = config.resolve(cls, presets, default, preset=preset, config_path=path)
-        values = edit(values, base)
     cfg = config.resolve(cls, presets, default, preset=preset, config_path=path,
-                         overrides=values)
+                         overrides=_args.overrides(args))
     if cfg.seed is None:
         cfg = dataclasses.replace(cfg, seed=secrets.randbelow(2**31))
-    checked = None
-    if check:
-        cfg, checked = check(cfg)
+    return cfg, out
+
+
+def prepare(args: argparse.Namespace, command: str, cfg, out: str) -> Session:
+    """Make the output folder ready (a multiworker worker other than the chief gets a
+    temporary one) and write the resolved config.yaml to it."""
     if getattr(cfg, "strategy", None) == "multiworker" and not cluster.is_chief(required=True):
         out = cluster.worker_folder(args.resume)  # the chief owns --out
     else:
@@ -62,4 +57,4 @@ def start(args: argparse.Namespace, command: str, cls: type,
                       f"# gancli {command}; reproduce with: gancli {command} --config "
                       f"{os.path.join(out, rundir.MARKER)} --out NEW_DIR\n"
                       + config.dump_yaml(cfg))
-    return Session(cfg, out, bool(args.resume), checked)
+    return Session(cfg, out, bool(args.resume))

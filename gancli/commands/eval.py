@@ -10,10 +10,10 @@ import time
 
 from gancli import tfenv
 from gancli.commands import _args
+from gancli.datasets import DATASETS
 from gancli.errors import ConfigError, DataError
 
 NAME = "eval"
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "folder")
 
 IMAGE_ROWS = (
     ("classifier_score", "classifier score (1 to K)"),

@@ -74,14 +74,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ConfigError(f"--n must be positive, got {args.n}")
-    if args.truncate is not None and not args.truncate > 0:
-        raise ConfigError(f"--truncate must be positive, got {args.truncate:g}")
     if args.discriminator and not args.nice:
         raise ConfigError("--discriminator is used only with --nice")
     tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
 
     from gancli import generation as gen
     from gancli import saved_models as saved
+    from gancli.latents import check_truncate
 
     weights = saved.find_weights(args.weights)
     meta = saved.read_sidecar(weights)
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     G = saved.load_model(weights)
     info = saved.describe(G, weights, meta)
     _check_label(args.label, info)
-    gen.check_truncate(args.truncate, info.noise)
+    check_truncate(args.truncate, info.noise)
     if args.separate and info.kind != "images":
         raise ConfigError("--separate writes one PNG per image, but this generator makes 1-D "
                           "values; use the default histogram and --npz")
@@ -115,14 +114,14 @@ def run(args: argparse.Namespace) -> int:
     written = []
     try:
         if info.kind == "images":
-            from gancli.sampling import to_uint8
+            from gancli.sampling import save_grid, to_uint8
 
             images = to_uint8(x, info.value_range)
             if args.separate:
                 written += gen.save_separate(folder, images)
             else:
-                rows, cols = gen.grid_rows(args.n, info.num_classes, cyclic)
-                gen.save_grid(main_png, images, rows, cols)
+                save_grid(main_png, images, cols=gen.grid_cols(args.n, info.num_classes,
+                                                               cyclic))
                 written.append(main_png)
             arrays["images"] = images
         else:

@@ -215,6 +215,7 @@ def _samples_plot(r: Run, out: str) -> str | None:
 def _values_plots(r: Run, out: str) -> list[str]:
     from gancli.config import parse_noise, parse_target
     from gancli.errors import GancliError
+    from gancli.latents import draw_noise
 
     g_path = r.find(GENERATORS)
     if g_path is None:
@@ -235,10 +236,8 @@ def _values_plots(r: Run, out: str) -> list[str]:
     vector_len = int(G.output_shape[-1])
     n = int(r.cfg.get("eval_samples") or 10000)
     rng = np.random.default_rng([int(r.cfg.get("seed") or 0), 7])
-    kind, a, b = noise
-    shape = (max(-(-n // vector_len), N_VECTORS), latent_dim)
-    z = (rng.uniform(a, b, shape) if kind == "uniform" else rng.normal(a, b, shape))
-    fake_vecs = _predict(G, z.astype(np.float32))
+    z = draw_noise(rng, (max(-(-n // vector_len), N_VECTORS), latent_dim), noise)
+    fake_vecs = _predict(G, z)
     fake = fake_vecs.ravel()[:n]
     real = distmetrics.sample(comps, n, rng)
     stats = distmetrics.summarize(fake, comps)

@@ -7,6 +7,7 @@ import time
 
 from gancli import tfenv
 from gancli.commands import _args
+from gancli.datasets import DATASETS
 from gancli.errors import ConfigError, DataError
 
 NAME = "train-classifier"
@@ -20,9 +21,9 @@ def add_parser(sub) -> None:
                        "$GANCLI_CACHE, else $XDG_CACHE_HOME/gancli, else ~/.cache/gancli. "
                        "Always trains anew and replaces a cached one; eval trains one on "
                        "first use when none is cached.")
-    p.add_argument("--dataset", choices=("mnist", "fashion_mnist", "cifar10", "folder"),
-                   default="mnist", help="mnist | fashion_mnist | cifar10 | folder (needs "
-                   "class subfolders) (default: mnist)")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist",
+                   help=f"{' | '.join(DATASETS)} (folder needs class subfolders) "
+                        "(default: mnist)")
     p.add_argument("--data", metavar="PATH", default=None,
                    help="local data: mnist.npz, a folder of IDX files or of class subfolders, "
                         "cifar-10-batches-py")

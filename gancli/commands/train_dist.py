@@ -28,7 +28,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    session = _run.start(args, NAME, DistConfig, _normal_shorthand)
+    # --mean/--std are not config keys: they edit the target of the resolved config
+    shorthand = {k: vars(args).pop(k) for k in ("mean", "std") if k in vars(args)}
+    cfg, out = _run.resolve(args, NAME, DistConfig)
+    session = _run.prepare(args, NAME, _normal_shorthand(cfg, **shorthand), out)
     cfg = session.cfg
 
     from gancli import distmetrics
@@ -66,19 +69,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _normal_shorthand(values: dict, base: DistConfig | None) -> dict:
-    """--mean/--std edit a normal target."""
-    mean, std = values.pop("mean", None), values.pop("std", None)
+def _normal_shorthand(cfg: DistConfig, mean: float | None = None,
+                      std: float | None = None) -> DistConfig:
+    """--mean/--std edit the resolved normal target."""
     if mean is None and std is None:
-        return values
+        return cfg
+    import dataclasses
+
     from gancli.config import parse_target
     from gancli.errors import ConfigError
 
-    target = values.get("target") or (base.target if base else DistConfig.target)
-    comps = parse_target(target)
+    comps = parse_target(cfg.target)
     if len(comps) != 1:
         raise ConfigError("--mean/--std apply to a normal target; give a mixture with "
                           "--target mixture:MU,SD;MU,SD")
     m, s = comps[0]
-    values["target"] = f"normal:{m if mean is None else mean:g},{s if std is None else std:g}"
-    return values
+    cfg = dataclasses.replace(
+        cfg, target=f"normal:{m if mean is None else mean:g},{s if std is None else std:g}")
+    cfg.validate()
+    return cfg

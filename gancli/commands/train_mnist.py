@@ -28,9 +28,9 @@ def add_parser(sub) -> None:
 
 
 def _load_data(cfg: ImageConfig, asked_conditional: bool):
-    """The training images, checked against the config -> (config, (data, D steps per
-    epoch)). A preset's `conditional` gives way on data without labels (the config that
-    is written says so); an explicit --conditional there is an error."""
+    """The training images, checked against the config -> (config, data, generator
+    steps per epoch). A preset's `conditional` gives way on data without labels (the
+    config that is written says so); an explicit --conditional there is an error."""
     from gancli.data.images import load_images
     from gancli.errors import DataError
 
@@ -49,15 +49,15 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
     if per_epoch < 1:
         raise DataError(f"only {len(data.images)} images: fewer than one batch of "
                         f"{cfg.batch_size * cfg.n_critic}; lower --batch_size")
-    return cfg, (data, per_epoch)
+    return cfg, data, per_epoch
 
 
 def run(args: argparse.Namespace) -> int:
     # the data is loaded and checked before the run folder is touched
     asked = bool(getattr(args, "conditional", False))  # flags are absent unless given
-    session = _run.start(args, NAME, ImageConfig,
-                         check=lambda cfg: _load_data(cfg, asked))
-    cfg, (data, per_epoch) = session.cfg, session.checked
+    cfg, out = _run.resolve(args, NAME, ImageConfig)
+    cfg, data, per_epoch = _load_data(cfg, asked)
+    session = _run.prepare(args, NAME, cfg, out)
 
     from gancli.data.image_source import ImageSource
 

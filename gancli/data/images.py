@@ -22,10 +22,9 @@ from gancli.data import cifar10
 from gancli.data.image_folder import load_image_folder
 from gancli.data.mnist_files import (IDX_IMAGES_RE, find_idx_images, load_idx_folder,
                                      load_idx_pair, load_npz)
+from gancli.datasets import DATASETS, TITLES
 from gancli.errors import DataError
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "folder")
-TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 # Where the Debian package dataset-fashion-mnist puts its IDX files.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 

@@ -195,17 +195,3 @@ def features_and_proba(model, images: np.ndarray, batch_size: int = 500
     """(N, 128) penultimate activations and (N, K) class probabilities."""
     feats, probs = _heads(model).predict(to_float(images), batch_size=batch_size, verbose=0)
     return np.asarray(feats, np.float64), np.asarray(probs, np.float64)
-
-
-def features(model, images: np.ndarray) -> np.ndarray:
-    """The penultimate Dense layer's (ReLU) activations, (N, 128)."""
-    return features_and_proba(model, images)[0]
-
-
-def predict_proba(model, images: np.ndarray) -> np.ndarray:
-    """Class probabilities, (N, num_classes)."""
-    return features_and_proba(model, images)[1]
-
-
-def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(predict_proba(model, images), 1) == np.asarray(labels)))

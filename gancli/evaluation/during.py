@@ -9,17 +9,7 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
-from gancli.config import parse_noise
-
-
-def _fixed_noise(noise: str, n: int, latent_dim: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng([seed, 3])  # apart from the grid's and the reporter's draws
-    kind, a, b = parse_noise(noise)
-    shape = (n, latent_dim)
-    draw = rng.uniform(a, b, shape) if kind == "uniform" else rng.normal(a, b, shape)
-    return draw.astype(np.float32)
+from gancli.latents import draw_inputs
 
 
 class ImageTrainEval:
@@ -32,9 +22,9 @@ class ImageTrainEval:
     def __init__(self, evaluator, n: int, noise: str, latent_dim: int, num_classes: int,
                  seed: int):
         self.evaluator = evaluator
-        self.z = _fixed_noise(noise, n, latent_dim, seed)
-        # conditional: every class equally often, so the class histogram measures G
-        self.labels = (np.arange(n) % num_classes).astype(np.int32) if num_classes else None
+        # seed [seed, 3]: apart from the grid's and the reporter's draws; conditional:
+        # every class equally often, so the class histogram measures G
+        self.z, self.labels = draw_inputs(n, latent_dim, noise, num_classes, [seed, 3])
         self.main = evaluator.main_metric
         labeled = self.LABELED if evaluator.model is not None else ()
         self.columns = [*labeled, "swd", "copies_fraction", "eval_s"]
@@ -60,7 +50,8 @@ class DistTrainEval:
     def __init__(self, target: str, n: int, noise: str, latent_dim: int, vector_len: int,
                  seed: int):
         self.target, self.n = target, n
-        self.z = _fixed_noise(noise, -(-n // vector_len), latent_dim, seed)  # vectors of values
+        # vectors of values, seeded as ImageTrainEval's
+        self.z, _ = draw_inputs(-(-n // vector_len), latent_dim, noise, 0, [seed, 3])
 
     def __call__(self, trainer) -> tuple[dict, float]:
         from gancli.evaluation import evaluate_values

@@ -6,6 +6,34 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 
 
+class Reporter:
+    """The command-specific part of a run (gancli.training.runner.fit asks it every
+    sample_every steps). Each method's default does nothing; subclasses override."""
+
+    columns: list[str] = []     # extra metrics.csv columns this reporter fills
+    unit = "sample"             # what one real sample is called: 'value', 'image'
+    samples_per_step = 0        # real samples D sees per generator step
+
+    def report(self, trainer, step: int) -> dict:
+        """This step's extra metrics (and pictures, written in the background)."""
+        return {}
+
+    def describe(self, row: dict) -> str:
+        """The reporter's part of the log line for a metrics row."""
+        return ""
+
+    def epoch(self, step: int) -> float | None:
+        """Passes over the training data after `step` generator steps; None: no epochs."""
+        return None
+
+    def finish(self, trainer) -> None:
+        """At the end of the run: wait for pending writes, write summaries."""
+
+    def sidecar(self) -> dict:
+        """generator.json's fields: what the generator makes and expects."""
+        return {}
+
+
 class Background:
     """One worker thread for file writes; errors surface on the next submit or wait."""
 

@@ -7,11 +7,12 @@ import os
 import numpy as np
 
 from gancli import distmetrics, plotting
-from gancli.config import DistConfig, parse_noise, parse_target
-from gancli.reporters import Background
+from gancli.config import DistConfig, parse_target
+from gancli.latents import draw_noise
+from gancli.reporters import Background, Reporter
 
 
-class DistReporter:
+class DistReporter(Reporter):
     unit = "value"
 
     def __init__(self, cfg: DistConfig, out: str, seed: int):
@@ -20,11 +21,8 @@ class DistReporter:
         self.samples_per_step = cfg.batch_size * cfg.n_critic * cfg.vector_len
         # fixed draws for every report, so rows and histograms compare across steps
         rng = np.random.default_rng([seed, 1])
-        kind, a, b = parse_noise(cfg.noise)
         n_vec = -(-cfg.eval_samples // cfg.vector_len)
-        shape = (n_vec, cfg.latent_dim)
-        self.noise = (rng.uniform(a, b, shape) if kind == "uniform"
-                      else rng.normal(a, b, shape)).astype(np.float32)
+        self.noise = draw_noise(rng, (n_vec, cfg.latent_dim), cfg.noise)
         self.real = distmetrics.sample(self.comps, cfg.eval_samples, rng)
         self.columns = ["real_mean", "real_std", "fake_mean", "fake_std", "w1", "ks"]
         if len(self.comps) > 1:

@@ -9,15 +9,15 @@ import os
 import numpy as np
 
 from gancli import sampling
-from gancli.config import ImageConfig, parse_noise
-from gancli.reporters import Background
+from gancli.config import ImageConfig
+from gancli.latents import draw_labels, draw_noise
+from gancli.reporters import Background, Reporter
 
 MAX_GIF_FRAMES = 100
 
 
-class ImageReporter:
+class ImageReporter(Reporter):
     unit = "image"
-    columns: list[str] = []
 
     def __init__(self, cfg: ImageConfig, out: str, images: np.ndarray, num_classes: int):
         self.cfg, self.out = cfg, out
@@ -25,19 +25,14 @@ class ImageReporter:
         self.image_shape = tuple(int(d) for d in images.shape[1:])
         self.samples_per_step = cfg.batch_size * cfg.n_critic
         rng = np.random.default_rng([cfg.seed, 2])  # the fixed grid noise, from the seed alone
-        kind, a, b = parse_noise(cfg.noise)
-        shape = (cfg.grid_size, cfg.latent_dim)
-        self.noise = (rng.uniform(a, b, shape) if kind == "uniform"
-                      else rng.normal(a, b, shape)).astype(np.float32)
-        # conditional grids: one class per column, in order
-        self.labels = (np.arange(cfg.grid_size) % num_classes).astype(np.int32) \
-            if num_classes else None
+        self.noise = draw_noise(rng, (cfg.grid_size, cfg.latent_dim), cfg.noise)
+        self.labels = draw_labels(cfg.grid_size, num_classes)  # conditional: 0, 1, ... in turn
         self.rows = sampling.grid_shape(cfg.grid_size)[0]
         self.bg = Background()
         reals = os.path.join(out, "samples", "reals.png")
         if not os.path.exists(reals):
             pick = rng.choice(len(images), min(cfg.grid_size, len(images)), replace=False)
-            self.bg.submit(sampling.save_grid, reals, images[np.sort(pick)], (0, 255), self.rows)
+            self.bg.submit(self._grid, reals, images[np.sort(pick)], (0, 255))
 
     def epoch(self, step: int) -> float:
         """Passes over the training images after `step` generator steps."""
@@ -46,8 +41,11 @@ class ImageReporter:
     def report(self, trainer, step: int) -> dict:
         fake = trainer.generate(self.noise, self.labels)
         path = os.path.join(self.out, "samples", f"step_{step:06d}.png")
-        self.bg.submit(sampling.save_grid, path, fake, (-1.0, 1.0), self.rows)
+        self.bg.submit(self._grid, path, fake, (-1.0, 1.0))
         return {}
+
+    def _grid(self, path: str, images: np.ndarray, value_range) -> None:
+        sampling.save_grid(path, images, value_range, rows=self.rows, scale=2)
 
     def describe(self, row: dict) -> str:
         return f"epoch {row.get('epoch', 0):.2f}  {row.get('images_per_s', 0):.0f} img/s"

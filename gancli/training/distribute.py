@@ -132,20 +132,23 @@ class DistributedTrainer(GANTrainer):
     """GANTrainer whose D and G updates run on every replica of a tf.distribute strategy
     (see the module docstring); `train(n)` is still one compiled call of n iterations."""
 
-    def __init__(self, strategy, *args, **kwargs):
+    def __init__(self, strategy, generator, discriminator, loss, g_optimizer, d_optimizer,
+                 source, *, batch_size: int, **kwargs):
+        """`strategy`, then GANTrainer's arguments."""
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
         self.multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        for opt in [*args[3:5], kwargs.get("g_optimizer"), kwargs.get("d_optimizer")]:
+        for opt in (g_optimizer, d_optimizer):
             if getattr(opt, "_distribution_strategy", strategy) is not strategy:
                 raise ValueError("create the optimizers (and models) in strategy.scope()")
-        batch = kwargs["batch_size"]
-        if batch % self.replicas:
-            raise ConfigError(f"batch_size {batch} is the global batch and must split evenly "
-                              f"over {self.replicas} replicas; use a multiple of {self.replicas}")
-        self.per_replica = batch // self.replicas
+        if batch_size % self.replicas:
+            raise ConfigError(f"batch_size {batch_size} is the global batch and must split "
+                              f"evenly over {self.replicas} replicas; use a multiple of "
+                              f"{self.replicas}")
+        self.per_replica = batch_size // self.replicas
         with strategy.scope():
-            super().__init__(*args, **kwargs)
+            super().__init__(generator, discriminator, loss, g_optimizer, d_optimizer, source,
+                             batch_size=batch_size, **kwargs)
         self._agree = tf.function(self._agree_fn)
 
     def describe(self) -> str:

@@ -13,23 +13,11 @@ from typing import Protocol
 
 from gancli import rundir
 from gancli.errors import CheckpointError, Interrupted
+from gancli.reporters import Reporter
 from gancli.training import checkpoint, export, guards, precision
 from gancli.training.trainer import GANTrainer
 
 CHUNK_SECONDS = 0.5  # one compiled call runs about this long: bar and stops stay responsive
-
-
-class Reporter(Protocol):
-    """The command-specific part of a run."""
-
-    columns: list[str]          # extra metrics.csv columns this reporter fills
-    unit: str                   # what one real sample is called: 'value', 'image'
-    samples_per_step: int       # real samples D sees per generator step
-
-    def report(self, trainer: GANTrainer, step: int) -> dict: ...
-    def describe(self, row: dict) -> str: ...
-    def finish(self, trainer: GANTrainer) -> None: ...
-    def sidecar(self) -> dict: ...
 
 
 class Evaluator(Protocol):
@@ -108,16 +96,17 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | 
     Raises DivergenceError on a non-finite loss and Interrupted after SIGINT/SIGTERM,
     both after the state on disk is consistent.
     """
-    run = _Run(trainer, cfg, out, reporter, cfg.steps if steps is None else steps, quiet)
-    if hasattr(trainer, "describe"):  # tf.distribute: replicas, global and per-replica batch
-        line, marker = trainer.describe(), os.path.join(out, rundir.MARKER)
+    meta = {**reporter.sidecar(), **(sidecar or {}),
+            "precision": trainer.precision}  # what --precision (auto) resolved to
+    run = _Run(trainer, cfg, out, reporter, cfg.steps if steps is None else steps,
+               quiet=quiet, evaluator=evaluator, meta=meta, command=command)
+    line = trainer.describe()  # tf.distribute: replicas, global and per-replica batch
+    if line:
+        marker = os.path.join(out, rundir.MARKER)
         run.log(line)
         with open(marker, encoding="utf-8") as fh:  # and a comment at the end of config.yaml
             rundir.write_text(marker, fh.read() + f"# {line}\n")
-    run.evaluator, run.meta = evaluator, dict(reporter.sidecar(), **(sidecar or {}))
-    run.meta["precision"] = trainer.precision  # what --precision (auto) resolved to
     run.log(precision.describe(getattr(cfg, "precision", "fp32"), trainer.precision))
-    run.command = command
     if resume:
         run.restore()
     with StopSignals() as signals:
@@ -144,15 +133,16 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | 
 class _Run:
     """The state of one fit(): counters, the metrics file, the log, the bar."""
 
-    def __init__(self, trainer, cfg, out, reporter, total, quiet):
+    def __init__(self, trainer: GANTrainer, cfg, out: str, reporter: Reporter, total: int, *,
+                 quiet: bool, evaluator: Evaluator | None, meta: dict, command: str):
         self.trainer, self.cfg, self.out, self.reporter = trainer, cfg, out, reporter
-        self.total, self.quiet = total, quiet
+        self.total, self.quiet, self.command = total, quiet, command
+        self.evaluator, self.meta = evaluator, meta  # meta: generator.json's fields
         self.log = Log(out, quiet)
         self.ckpt_dir = os.path.join(out, "checkpoints")
         self.groups = trainer.state_variables()
         self.elapsed_before, self.resumed, self.row = 0.0, False, {}
         self.step = int(trainer.step.numpy())
-        self.evaluator, self.meta = None, {}
         self.best_dir = os.path.join(out, "best")
         self.best = export.read_best(self.best_dir)  # {'step', 'metric', 'value'} or None
 
@@ -229,10 +219,9 @@ class _Run:
             if time.perf_counter() > deadline:
                 stop = f"time limit of {cfg.max_minutes:g} min reached"
             halt = stop or signals.received is not None
-            if hasattr(trainer, "agree"):  # multiworker: every worker chunks and stops alike
-                cap, halt = trainer.agree(cap, bool(halt))
-                if halt and not stop and signals.received is None:
-                    stop = "another worker stopped"
+            cap, halt = trainer.agree(cap, bool(halt))  # multiworker: all chunk, stop alike
+            if halt and not stop and signals.received is None:
+                stop = "another worker stopped"
             evaluate = self.evaluator is not None and (
                 self.step % cfg.eval_every == 0 or self.step == self.total or stop)
             if self.step % cfg.sample_every == 0 or self.step == self.total or halt or evaluate:
@@ -270,8 +259,9 @@ class _Run:
                **{k: v / counts[k] if counts[k] else math.nan for k, v in sums.items()},
                f"{rep.unit}s_per_s": rate * rep.samples_per_step, "steps_per_s": rate,
                "elapsed_s": self.elapsed_before + time.perf_counter() - self.started}
-        if hasattr(rep, "epoch"):
-            row["epoch"] = rep.epoch(self.step)
+        epoch = rep.epoch(self.step)
+        if epoch is not None:
+            row["epoch"] = epoch
         row.update(rep.report(self.trainer, self.step))
         skipped = ""
         if self.cfg.on_nan == "skip":
@@ -287,8 +277,9 @@ class _Run:
         bar, rep = self.log.bar, self.reporter
         if bar is None:
             return
-        if hasattr(rep, "epoch"):
-            bar.set_description(f"epoch {int(rep.epoch(self.step)) + 1}", refresh=False)
+        epoch = rep.epoch(self.step)
+        if epoch is not None:
+            bar.set_description(f"epoch {int(epoch) + 1}", refresh=False)
         bar.set_postfix({"d_loss": f"{stats['d_loss']:.3f}", "g_loss": f"{stats['g_loss']:.3f}",
                          f"{rep.unit}s/s": f"{n / dt * rep.samples_per_step:.0f}"},
                         refresh=False)

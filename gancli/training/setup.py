@@ -58,6 +58,5 @@ def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
                             noise=parse_noise(cfg.noise), n_critic=cfg.n_critic,
                             n_gen=cfg.n_gen, ema=cfg.ema, seed=cfg.seed,
                             jit_compile=jit_compile, on_nan=cfg.on_nan,
-                            reuse_fake=cfg.reuse_fake)
-    trainer.precision = prec
+                            reuse_fake=cfg.reuse_fake, precision=prec)
     return trainer

@@ -39,6 +39,8 @@ class RealSource(Protocol):
 
 
 def sample_noise(rng: tf.random.Generator, shape, noise: tuple[str, float, float]):
+    """Noise of `shape` for a parse_noise spec, drawn in the graph (the host-side
+    draws, for fixed inputs, are gancli.latents.draw_noise)."""
     kind, a, b = noise
     if kind == "uniform":
         return rng.uniform(shape, a, b)
@@ -46,17 +48,20 @@ def sample_noise(rng: tf.random.Generator, shape, noise: tuple[str, float, float
 
 
 class GANTrainer:
-    """Owns G, D, their optimizers, the EMA generator, the step counter and the RNG."""
+    """Owns G, D, their optimizers, the EMA generator, the step counter and the RNG.
+
+    `precision` names the models' arithmetic (fp32, bf16, fp16: setup.make_trainer reads
+    it from their dtype policy); it is logged and saved in generator.json."""
 
     STATS = ("d_loss", "g_loss", "d_real", "d_fake")
-    precision = "fp32"  # set by setup.make_trainer from the models' dtype policy
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: Loss,
                  g_optimizer, d_optimizer, source: RealSource, *, batch_size: int,
                  latent_dim: int, noise: tuple[str, float, float], n_critic: int = 1,
                  n_gen: int = 1, ema: float = 0.0, seed: int = 0, jit_compile: bool = False,
-                 on_nan: str = "stop", reuse_fake: bool = False):
+                 on_nan: str = "stop", reuse_fake: bool = False, precision: str = "fp32"):
         self.G, self.D, self.loss = generator, discriminator, loss
+        self.precision = precision
         # on_nan 'skip': updates with a non-finite loss or gradient are not applied
         # (gancli.training.guards); 'stop': the chunk ends at the first non-finite stat
         self.skip_nonfinite = on_nan == "skip"
@@ -283,9 +288,16 @@ class GANTrainer:
             outs.append(self._generate(tf.constant(z[i:i + batch], tf.float32), y).numpy())
         return np.concatenate(outs).astype(np.float32)
 
-    def discriminate(self, x: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """D's raw outputs for samples x (inference mode)."""
-        return np.asarray(self.D(self._inputs(x, labels), training=False)).reshape(-1)
+    # --- what the runner asks every trainer (DistributedTrainer answers otherwise) -------
+
+    def describe(self) -> str | None:
+        """A line for the log about where the training runs; None: nothing to add."""
+        return None
+
+    def agree(self, chunk: int, stop: bool) -> tuple[int, bool]:
+        """The next chunk size and whether to stop, agreed with any other workers; one
+        process decides alone: as given."""
+        return chunk, stop
 
     # --- state for checkpoints ---------------------------------------------------------
 
