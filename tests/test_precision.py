@@ -190,7 +190,7 @@ def test_fp16_gradient_penalty_equals_fp32():
         with tf.GradientTape() as tape:
             penalty = tr._gradient_penalty(real, fake, None, eps)
             scaled = tr._scale_loss(tr.d_opt, penalty)  # as the D step differentiates it
-        scale = float(tr._loss_scale(tr.d_opt) or 1.0)
+        scale = float(opt.dynamic_scale.numpy()) if prec == "fp16" else 1.0
         grads = [g.numpy() / scale for g in tape.gradient(scaled, D.trainable_variables)]
         results[prec] = float(penalty), grads
     assert D.layers[0].compute_dtype == "float16" and scale == 2.0 ** 15
