@@ -164,7 +164,7 @@ def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
     import numpy as np
 
     from gancli.config import parse_noise, parse_target
-    from gancli.training.setup import _lr, seed_everything
+    from gancli.training.setup import seed_everything
     from gancli.training.optimizers import make_optimizer
 
     seed_everything(cfg.seed)
@@ -181,10 +181,10 @@ def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
 
         def real_fn(rng, n):
             return scaled[rng.integers(0, len(scaled), n)]
-    d_opt = make_optimizer(cfg.d_optimizer, _lr(cfg.d_lr, 0, False), beta1=cfg.d_beta1,
+    d_opt = make_optimizer(cfg.d_optimizer, cfg.d_lr, beta1=cfg.d_beta1,
                            beta2=cfg.d_beta2, momentum=cfg.d_momentum, nesterov=cfg.d_nesterov,
                            fused=False)
-    g_opt = make_optimizer(cfg.g_optimizer, _lr(cfg.g_lr, 0, False), beta1=cfg.g_beta1,
+    g_opt = make_optimizer(cfg.g_optimizer, cfg.g_lr, beta1=cfg.g_beta1,
                            beta2=cfg.g_beta2, momentum=cfg.g_momentum, nesterov=cfg.g_nesterov,
                            fused=False)
     return _common.SeedStyleLoop(G, D, real_fn, cfg.latent_dim, parse_noise(cfg.noise),

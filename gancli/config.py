@@ -91,7 +91,10 @@ class TrainConfig:
     g_beta2: float = opt(0.999, "generator adam beta2", minimum=0)
     g_momentum: float = opt(0.0, "generator sgd/rmsprop momentum", minimum=0)
     g_nesterov: bool = opt(False, "generator sgd: Nesterov momentum")
-    lr_decay: bool = opt(False, "decay both learning rates linearly to 0 over the run")
+    lr_decay: bool = opt(False, "decay both learning rates linearly to 0 at the last step; "
+                         "the rate reached is saved in checkpoints, so a run resumed with a "
+                         "larger --steps goes on from it to 0 at the new last step, without a "
+                         "jump (a run that reached its last step is at rate 0)")
     ema: float = opt(0.0, "decay of the generator's exponential moving average used for "
                      "samples and the saved generator (0: off)", minimum=0)
     sample_every: int = opt(200, "steps between log lines, metrics rows and samples",
@@ -109,8 +112,9 @@ class TrainConfig:
                       "applied, optimizer state included; skipped updates are counted in "
                       "metrics.csv, and the run stops anyway when no D, or no G, update "
                       "succeeds for 500 steps)", choices=ON_NAN)
-    collapse_window: int = opt(2000, "warn (once per episode) when D(fake) stays below 0.01 "
-                               "or above 0.99 for this many steps; bce only (0: off)",
+    collapse_window: int = opt(2000, "warn (once per episode) when D(fake) stays within 0.01 "
+                               "of fake_label or of real_label (below 0.01 or above 0.99 for "
+                               "labels 0 and 1) for this many steps; bce only (0: off)",
                                minimum=0)
     deterministic: bool = opt(False, "TensorFlow op determinism: with a --seed, a run and a "
                               "run interrupted and resumed end bit-identical on CPU (may be "

@@ -1,5 +1,5 @@
-"""--deterministic through the real CLI: a run of 2N steps, and a run of 2N steps stopped
-by SIGTERM wherever it happens to be and then resumed, end bit-identical on CPU."""
+"""--deterministic through the real CLI: a run stopped by SIGTERM wherever it happens to be
+and then resumed ends bit-identical, on CPU, to a straight run of as many steps."""
 import os
 import signal
 import subprocess
@@ -10,10 +10,15 @@ import numpy as np
 
 from gancli.training import checkpoint
 
-STEPS = 400  # 2N; the stopped run is cut wherever SIGTERM lands (after its first row)
-ARGS = ["--steps", str(STEPS), "--sample_every", "100", "--checkpoint_every", "150",
-        "--vector_len", "8", "--latent_dim", "8", "--g_hidden", "16,16", "--d_hidden",
-        "16,16", "--eval_samples", "200", "--seed", "7", "--deterministic", "--quiet"]
+# The cut run is asked for far more steps than it can reach before SIGTERM (sent after its
+# first metrics row), so it is always stopped mid-run: it cannot finish first and pass
+# or fail by timing. Resumed with --steps stopped + MORE; the straight run, started once
+# the stop is known, trains that many steps.
+NEVER = 10**7
+MORE = 200
+ARGS = ["--sample_every", "100", "--checkpoint_every", "150", "--vector_len", "8",
+        "--latent_dim", "8", "--g_hidden", "16,16", "--d_hidden", "16,16",
+        "--eval_samples", "200", "--seed", "7", "--deterministic", "--quiet"]
 
 
 def _gancli(*argv):
@@ -29,26 +34,27 @@ def _state(out, step):
 
 def test_sigterm_then_resume_is_bit_identical_to_a_straight_run(tmp_path):
     straight, cut = tmp_path / "straight", tmp_path / "cut"
-    runs = [_gancli("train-dist", "--out", straight, *ARGS),
-            _gancli("train-dist", "--out", cut, *ARGS)]
+    run = _gancli("train-dist", "--out", cut, "--steps", NEVER, *ARGS)
     metrics, end = cut / "metrics.csv", time.time() + 180
     while not (metrics.exists() and len(metrics.read_text().splitlines()) > 1):
-        assert runs[1].poll() is None and time.time() < end, runs[1].communicate()
+        assert run.poll() is None and time.time() < end, run.communicate()
         time.sleep(0.05)
-    runs[1].send_signal(signal.SIGTERM)
-    _, err = runs[1].communicate(timeout=180)
-    assert runs[1].returncode == 143, err
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=180)
+    assert run.returncode == 143, err
     stopped = checkpoint.list_checkpoints(str(cut / "checkpoints"))[-1][0]
-    assert 0 < stopped < STEPS
+    assert 100 <= stopped < NEVER
+    steps = stopped + MORE
 
-    resumed = _gancli("train-dist", "--resume", cut, "--steps", STEPS, "--quiet")
+    resumed = _gancli("train-dist", "--resume", cut, "--steps", steps, "--quiet")
+    run = _gancli("train-dist", "--out", straight, "--steps", steps, *ARGS)
     _, err = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, err
-    _, err = runs[0].communicate(timeout=180)
-    assert runs[0].returncode == 0, err
+    _, err = run.communicate(timeout=180)
+    assert run.returncode == 0, err
 
     # the whole state: G, D, the EMA generator, both optimizers, step, RNG
-    a, b = _state(straight, STEPS), _state(cut, STEPS)
+    a, b = _state(straight, steps), _state(cut, steps)
     assert a.keys() == b.keys() and any(k.startswith("G_ema/") for k in a)
     assert [k for k in a if not np.array_equal(a[k], b[k])] == [], f"stopped at {stopped}"
     # and the exported generator files

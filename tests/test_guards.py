@@ -184,6 +184,23 @@ def test_collapse_warning_once_per_episode(tmp_path, capsys):
     assert log.count("warning: D(fake) has stayed below 0.01") == 1
 
 
+def test_collapse_warning_follows_smoothed_labels(tmp_path, capsys):
+    """With seed 001's smoothing (real 0.9, fake 0.1) a D that wins settles at D(fake)
+    ~0.1, never below 0.01: the bounds follow the labels, 0.1 + 0.01 = 0.11."""
+    out = tmp_path / "run"
+    code, err = main(["train-dist", "--out", out, "--steps", "100", "--sample_every", "10",
+                      "--checkpoint_every", "100", "--g_lr", "0", "--d_lr", "0.02",
+                      "--real_label", "0.9", "--fake_label", "0.1", "--collapse_window", "40",
+                      *TINY], capsys)
+    assert code == 0, err
+    assert min(float(r["d_fake"]) for r in rows(out)) > 0.05  # smoothed: never near 0
+    warnings = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(warnings) == 1, err
+    assert warnings[0].startswith("gancli train-dist: warning: D(fake) has stayed below 0.11 ")
+    assert guards.collapse_bounds() == (0.01, 0.99)
+    assert guards.collapse_bounds(0.9, 0.1) == pytest.approx((0.11, 0.89))
+
+
 class _Loss:
     probability = True
 

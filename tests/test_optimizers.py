@@ -88,3 +88,41 @@ def test_make_optimizer_fused_by_default_and_configs_round_trip():
     assert type(again) is FusedSGD and again.nesterov and again.momentum == 0.9
     again = keras.optimizers.deserialize(keras.optimizers.serialize(adam))
     assert type(again) is FusedAdam and again.beta_1 == 0.5
+
+
+# --- --lr_decay through the CLI -----------------------------------------------------------
+
+def _rates(ckpt_dir, step):
+    """(D's, G's) learning rate saved in the checkpoint of `step`."""
+    from gancli.training import checkpoint
+
+    path = checkpoint.path_for(str(ckpt_dir), step)
+    names = checkpoint.read_meta(path)["names"]
+    with np.load(path) as z:
+        return tuple(float(z[f"{group}/{i}"]) for group in ("d_opt", "g_opt")
+                     for i, name in enumerate(names[group]) if "learning_rate" in name)
+
+
+def test_lr_decay_extended_on_resume_continues_without_a_jump(tmp_path):
+    """A 20-step run with --lr_decay, stopped at step 10 (its checkpoint there is its
+    last: as after a kill), resumed with --steps 40: the rate goes on from the 1e-2 x
+    10/20 it had reached, in a line to 0 at step 40 -- not 1e-2 x (1 - 10/40) as a
+    schedule rebuilt from the new --steps would give."""
+    from gancli import cli
+    from gancli.training import checkpoint
+
+    out, lr = tmp_path / "run", 1e-2
+    flags = ["--sample_every", "10", "--checkpoint_every", "10", "--keep_checkpoints", "9",
+             "--vector_len", "8", "--latent_dim", "8", "--g_hidden", "16,16", "--d_hidden",
+             "16,16", "--eval_samples", "200", "--seed", "3", "--quiet"]
+    assert cli.main(["train-dist", "--out", str(out), "--steps", "20", "--lr_decay",
+                     "--d_lr", str(lr), "--g_lr", str(lr), *flags]) == 0
+    ckpts = out / "checkpoints"
+    assert _rates(ckpts, 10) == pytest.approx((lr / 2, lr / 2), rel=1e-5)
+    assert _rates(ckpts, 20) == (0.0, 0.0)  # the run's end
+    (ckpts / "ckpt-00000020.npz").unlink()
+    assert cli.main(["train-dist", "--resume", str(out), "--steps", "40", "--quiet"]) == 0
+    assert [s for s, _ in checkpoint.list_checkpoints(str(ckpts))] == [10, 20, 30, 40]
+    for step in (20, 30, 40):  # lr/2 at step 10 -> 0 at step 40
+        want = lr / 2 * (40 - step) / 30
+        assert _rates(ckpts, step) == pytest.approx((want, want), rel=1e-5, abs=1e-12)

@@ -155,3 +155,45 @@ def test_fp16_models_keep_float32_outputs_and_trainer_scales_losses():
     assert all(np.isfinite(v) for v in stats.values())
     assert int(tr.g_opt.iterations.numpy()) == 3  # no overflow: every step applied
     assert tr.generate(np.zeros((2, 4), np.float32)).dtype == np.float32
+
+
+def test_fp16_gradient_penalty_equals_fp32():
+    """wgan-gp under fp16: the penalty's inner gradient (of D w.r.t. the interpolates) is
+    loss-scaled, so it equals fp32's although every value of it is ~1e-8 -- below
+    float16's smallest subnormal (6e-8), where an unscaled float16 gradient is 0. The
+    penalty and its (unscaled) gradient w.r.t. D's weights match fp32 to 1%."""
+    from gancli import losses
+    from gancli.training.trainer import GANTrainer
+
+    class Source:
+        num_classes, variables = 0, []
+
+    rng = np.random.default_rng(0)
+    # D(x) = w2 . (W1 x): grad_x D = W1^T w2, each entry a sum of 8 products ~1e-8
+    w1 = rng.uniform(0.5, 1.5, (4, 8)).astype(np.float16).astype(np.float32) * 1e-4
+    w2 = rng.uniform(0.5, 1.5, (8, 1)).astype(np.float16).astype(np.float32) * 1e-4
+    real, fake = (tf.constant(rng.normal(size=(6, 4)), tf.float32) for _ in range(2))
+    eps = tf.constant(rng.uniform(size=(6, 1)), tf.float32)
+    results = {}
+    for prec in ("fp32", "fp16"):
+        with precision.policy(prec):
+            G = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+            D = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, use_bias=False),
+                                  keras.layers.Dense(1, use_bias=False, dtype="float32")])
+        D.set_weights([w1, w2])
+        opt = precision.wrap_optimizer(keras.optimizers.SGD(0.1), prec)
+        tr = GANTrainer(G, D, losses.make_loss("wgan-gp"), opt,
+                        precision.wrap_optimizer(keras.optimizers.SGD(0.1), prec), Source(),
+                        batch_size=6, latent_dim=4, noise=("uniform", -1.0, 1.0))
+        with tf.GradientTape() as tape:
+            penalty = tr._gradient_penalty(real, fake, None, eps)
+            scaled = tr._scale_loss(tr.d_opt, penalty)  # as the D step differentiates it
+        scale = float(opt.dynamic_scale.numpy()) if prec == "fp16" else 1.0
+        grads = [g.numpy() / scale for g in tape.gradient(scaled, D.trainable_variables)]
+        results[prec] = float(penalty), grads
+    assert D.layers[0].compute_dtype == "float16" and scale == 2.0 ** 15
+    (p32, g32), (p16, g16) = results["fp32"], results["fp16"]
+    assert p16 == pytest.approx(p32, rel=1e-2)
+    assert all(np.abs(g).max() > 1e-5 for g in g32)  # the penalty does train D's weights
+    for a, b in zip(g16, g32):
+        np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-2 * np.abs(b).max())

@@ -38,13 +38,13 @@ def tiny_models(batchnorm=True, dropout=True):
     return G, D
 
 
-def make(loss=None, n_critic=1, n_gen=1, reuse_fake=False, **model_kw):
+def make(loss=None, n_critic=1, n_gen=1, reuse_fake=False, lr_decay_end=0, **model_kw):
     keras.utils.set_random_seed(0)
     G, D = tiny_models(**model_kw)
     return GANTrainer(G, D, loss or losses.make_loss("bce"), keras.optimizers.Adam(1e-2),
                       keras.optimizers.Adam(1e-2), GaussianSource(), batch_size=8,
                       latent_dim=LATENT, noise=("uniform", -1.0, 1.0), n_critic=n_critic,
-                      n_gen=n_gen, seed=1, reuse_fake=reuse_fake)
+                      n_gen=n_gen, seed=1, reuse_fake=reuse_fake, lr_decay_end=lr_decay_end)
 
 
 def snap(model):
@@ -222,3 +222,149 @@ def test_make_trainer_takes_optimizers_and_rates_per_network_from_config():
     assert tr.loss.name == "hinge" and tr.n_critic == 2 and tr.batch_size == 6
     tr.train(1)
     assert int(tr.d_opt.iterations.numpy()) == 2
+
+
+# --- the gradient penalty and weight clipping with a projection D ---------------------
+
+CLASSES = 3
+
+
+class LabelledSource:
+    """Real vectors whose mean is their label: N(y, 0.5), y uniform over CLASSES."""
+
+    num_classes = CLASSES
+    variables: list = []
+
+    def sample(self, rng, n):
+        y = rng.uniform([n], 0, CLASSES, dtype=tf.int32)
+        return rng.normal([n, DIM], 0.0, 0.5) + tf.cast(y[:, None], tf.float32), y
+
+
+def conditional_models(dropout=False):
+    """A label-embedding G and a projection D, logit = Dense(1)(h) + <e_y, h>, as
+    gancli.models.images builds them, at toy size."""
+    z, y = keras.Input((LATENT,)), keras.Input((), dtype="int32")
+    h = layers.Concatenate()([z, layers.Embedding(CLASSES, 2)(y)])
+    G = keras.Model([z, y], layers.Dense(DIM)(layers.Dense(8, activation="relu")(h)))
+    x, label = keras.Input((DIM,)), keras.Input((), dtype="int32")
+    h = layers.Dense(8, activation="tanh")(x)
+    if dropout:
+        h = layers.Dropout(0.5)(h)
+    e = layers.Embedding(CLASSES, 8, name="label_projection")(label)
+    D = keras.Model([x, label], layers.Add()([layers.Dense(1)(h), layers.Dot(axes=1)([h, e])]))
+    return G, D
+
+
+def make_conditional(loss, reuse_fake=False, **model_kw):
+    keras.utils.set_random_seed(0)
+    G, D = conditional_models(**model_kw)
+    return GANTrainer(G, D, loss, keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2),
+                      LabelledSource(), batch_size=8, latent_dim=LATENT,
+                      noise=("uniform", -1.0, 1.0), seed=1, reuse_fake=reuse_fake)
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_conditional_gradient_penalty_interpolates_within_one_label(reuse):
+    """The fakes of a wgan-gp D step are drawn with the real batch's labels, so each
+    interpolate's two ends -- and the label D sees it with -- agree. The step's loss is
+    the hand-computed critic loss plus the penalty on those interpolates."""
+    tr = make_conditional(losses.make_loss("wgan-gp", gp_weight=10.0), reuse_fake=reuse)
+    real, y_real, z, y_fake, eps = tr._d_draws(8)
+    assert np.array_equal(y_fake.numpy(), y_real.numpy())
+    fake = tr.G([z, y_real], training=True)  # no BatchNorm / Dropout: as in the step
+    x_hat = eps * real + (1.0 - eps) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        out = tf.reduce_sum(tr.D([x_hat, y_real]))
+    norm = tf.norm(tape.gradient(out, x_hat), axis=1)
+    want = (tf.reduce_mean(tr.D([fake, y_real])) - tf.reduce_mean(tr.D([real, y_real]))
+            + 10.0 * tf.reduce_mean(tf.square(norm - 1.0)))
+    if reuse:
+        d_stats, _ = tf.function(lambda: tr._shared_update(real, y_real, z, y_fake, eps))()
+    else:
+        d_stats = tf.function(lambda: tr._d_update(real, y_real, z, y_fake, eps))()
+    assert float(d_stats[0]) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_gradient_penalty_leaves_d_state_as_one_d_call_does():
+    """Invariant: a D step advances D's non-trainable state (the Dropout seed, BatchNorm
+    statistics) exactly as its one D call on [real; fake] does -- the penalty's own D
+    call runs frozen, so wgan-gp moves the RNG no further than any other loss."""
+    tr = make(losses.make_loss("wgan-gp"))
+    assert kinds(tr.D) == {"trainable": True, "moving": True, "seed": True}
+    draws = tr._d_draws(8)
+    before = [np.array(v.numpy(), copy=True) for v in tr.D.variables]
+    tf.function(lambda: tr._d_update(*draws))()
+    after = [v.numpy() for v in tr.D.non_trainable_variables]
+    for v, old in zip(tr.D.variables, before):  # back to the start, weights included
+        v.assign(old)
+    before = [np.array(v.numpy(), copy=True) for v in tr.D.non_trainable_variables]
+    fake = tr._frozen_call(tr.G, draws[2])  # the D step left G as it was
+    tr.D(tf.concat([draws[0], fake], axis=0), training=True)
+    for v, got, old in zip(tr.D.non_trainable_variables, after, before):
+        assert not np.array_equal(got, old), v.path  # the step did advance it
+        if "seed_generator" in v.path:
+            assert np.array_equal(got, v.numpy()), v.path
+        else:  # moving statistics: the same batch, computed in a graph vs eagerly
+            np.testing.assert_allclose(got, v.numpy(), rtol=1e-6, atol=1e-7, err_msg=v.path)
+
+
+def test_gradient_penalty_still_trains_the_critic_through_its_frozen_call():
+    """The penalty's D call is stateless, yet its second-order gradient reaches D's
+    weights: equal to the gradient through an ordinary D call (no Dropout here)."""
+    tr = make(losses.make_loss("wgan-gp"), batchnorm=False, dropout=False)
+    real, _, z, _, eps = tr._d_draws(8)
+    fake = tr.G(z)
+
+    def grads(call):
+        with tf.GradientTape() as outer:
+            x_hat = eps * real + (1.0 - eps) * fake
+            with tf.GradientTape() as inner:
+                inner.watch(x_hat)
+                out = tf.reduce_sum(call(x_hat))
+            norm = tf.norm(inner.gradient(out, x_hat), axis=1)
+            want = tf.reduce_mean(tf.square(norm - 1.0))
+        return outer.gradient(want, tr.D.trainable_variables)
+
+    with tf.GradientTape() as tape:
+        penalty = tr._gradient_penalty(real, fake, None, eps)
+    got = tape.gradient(penalty, tr.D.trainable_variables)
+    want = grads(lambda x: tr.D(x, training=True))
+    assert sum(g is not None for g in got) == 3  # every weight but the logit's bias
+    for g, w, v in zip(got, want, tr.D.trainable_variables):
+        assert (g is None) == (w is None), v.path
+        if g is not None:
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_wgan_clipping_binds_on_the_projection_embedding_too():
+    """--loss wgan clips every critic weight, the projection embedding included: the
+    critic loss is linear in it, so each step pushes it outward and only clipping
+    holds it (it scales D's slope in x as Dense(1)'s kernel does)."""
+    clip = 0.01
+    tr = make_conditional(losses.make_loss("wgan", clip_value=clip))
+    emb = tr.D.get_layer("label_projection").embeddings
+    assert np.abs(emb.numpy()).max() > clip
+    tr.train(20)
+    for w in tr.D.trainable_variables:
+        assert np.all(np.abs(w.numpy()) <= clip), w.path
+    assert np.mean(np.isclose(np.abs(emb.numpy()), clip)) > 0.5  # most entries at the bound
+
+
+# --- lr_decay -----------------------------------------------------------------------------
+
+def test_lr_decay_is_linear_and_continues_from_the_rate_reached():
+    tr = make(lr_decay_end=10)
+    tr.train(4)
+    for opt in (tr.d_opt, tr.g_opt):
+        assert float(opt.learning_rate.numpy()) == pytest.approx(1e-2 * 6 / 10, rel=1e-6)
+    tr.train(8)  # past the end the rate stays 0
+    assert float(tr.d_opt.learning_rate.numpy()) == float(tr.g_opt.learning_rate.numpy()) == 0
+    # a resume at step 4 with a larger --steps (20): the checkpoint gives back the step
+    # and the rate reached (6e-3), which goes on in a line to 0 at step 20
+    tr = make(lr_decay_end=20)
+    tr.step.assign(4)
+    for opt in (tr.d_opt, tr.g_opt):
+        opt.learning_rate.assign(6e-3)
+    tr.train(8)
+    assert float(tr.d_opt.learning_rate.numpy()) == pytest.approx(6e-3 * 8 / 16, rel=1e-6)

@@ -8,8 +8,9 @@ snapshotted state are put back -- and the update counts as skipped.
 
 In the runner, `Watch` looks at every compiled chunk: a non-finite loss (`stop`), a
 non-finite weight (either mode) or a long run of skipped updates ends the run with
-DivergenceError (exit 3) before anything is written; a D(fake) stuck near 0 or 1 for
-`collapse_window` steps gives one warning per episode.
+DivergenceError (exit 3) before anything is written; a D(fake) stuck near bce's fake or
+real label (0 or 1 unless smoothed) for `collapse_window` steps gives one warning per
+episode.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from gancli.errors import DivergenceError
 from gancli.training import checkpoint
 
 SKIP_LIMIT = 500            # steps in a row with no update applied: --on_nan skip gives up
-COLLAPSE = (0.01, 0.99)     # D(fake) outside this range counts towards a collapse
+COLLAPSE = 0.01             # D(fake) within this of bce's fake or real label counts
+                            # towards a collapse: below 0.01 / above 0.99 for labels 0 / 1
 
 
 # --- in the graph -------------------------------------------------------------------------
@@ -75,6 +77,13 @@ def guarded_apply(opt, grads, weights, loss, saved):
 
 # --- in the runner ------------------------------------------------------------------------
 
+def collapse_bounds(real_label: float = 1.0, fake_label: float = 0.0) -> tuple[float, float]:
+    """(lo, hi): D(fake) below lo or above hi counts towards a collapse. They follow
+    bce's targets: with label smoothing a D that wins settles at D(fake) ~ fake_label,
+    not 0 (real_label 0.9, fake_label 0.1: below 0.11 or above 0.89)."""
+    return fake_label + COLLAPSE, real_label - COLLAPSE
+
+
 class Watch:
     """Checks every chunk the runner gets back from GANTrainer.train."""
 
@@ -82,6 +91,8 @@ class Watch:
         self.trainer, self.ckpt_dir, self.log, self.warn = trainer, ckpt_dir, log, warn
         self.skip = cfg.on_nan == "skip"
         self.window = cfg.collapse_window if trainer.loss.probability else 0
+        self.bounds = collapse_bounds(getattr(trainer.loss, "real_label", 1.0),
+                                      getattr(trainer.loss, "fake_label", 0.0))
         self.per_step = {"discriminator": trainer.n_critic, "generator": trainer.n_gen}
         self.skipped = 0            # updates skipped since the last report
         self.dead = dict.fromkeys(self.per_step, 0)  # steps in a row with no update applied
@@ -130,7 +141,7 @@ class Watch:
         raise DivergenceError(message)
 
     def _collapse(self, d_fake: float, step: int, n: int) -> None:
-        lo, hi = COLLAPSE
+        lo, hi = self.bounds
         side = "below" if d_fake < lo else "above" if d_fake > hi else None
         if side is None or (self.collapse and self.collapse[0] != side):
             self.collapse, self.warned = None, False
@@ -144,6 +155,6 @@ class Watch:
             why = ("D rejects every generated sample: it overpowers the generator, which may "
                    "have collapsed" if side == "below" else
                    "D takes every generated sample for real: it has stopped learning")
-            self.warn(f"D(fake) has stayed {side} {lo if side == 'below' else hi} for "
+            self.warn(f"D(fake) has stayed {side} {lo if side == 'below' else hi:g} for "
                       f"{step - start} steps (steps {start}-{step}, collapse_window "
                       f"{self.window}); {why}")

@@ -11,6 +11,8 @@ FusedSGD and FusedAdam are Keras's SGD and Adam -- same slots, same config, same
 checkpoints -- whose `update_step` calls those kernels for dense gradients on the
 TensorFlow backend, and falls back to Keras's own step for anything else (sparse
 IndexedSlices gradients from an Embedding, amsgrad, SGD without momentum).
+
+`decay_linearly` is --lr_decay: one step of a straight line from the current rate to 0.
 """
 from __future__ import annotations
 
@@ -80,3 +82,17 @@ def make_optimizer(name: str, lr, *, beta1=0.9, beta2=0.999, momentum=0.0,
         cls = FusedSGD if fused else keras.optimizers.SGD
         return cls(lr, momentum=momentum, nesterov=nesterov)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def decay_linearly(opt: keras.optimizers.Optimizer, step, end: int) -> None:
+    """--lr_decay, called after generator step `step` (1, 2, ...): the learning rate
+    goes on in a straight line from its current value to 0 at step `end`,
+    lr *= (end - step) / (end - step + 1) (0 from `end` on). From step 0 this is
+    lr0 (1 - step / end). The rate is optimizer state, saved in checkpoints, so a run
+    resumed with a later `end` (a larger --steps) continues from the rate it had
+    reached, without a jump."""
+    left = tf.cast(end, tf.int64) - tf.cast(step, tf.int64)
+    factor = (tf.cast(tf.maximum(left, 0), tf.float32)
+              / tf.cast(tf.maximum(left + 1, 1), tf.float32))
+    lr = opt.learning_rate  # a LossScaleOptimizer's is its inner optimizer's
+    lr.assign(lr * tf.cast(factor, lr.dtype))

@@ -22,29 +22,21 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _lr(lr: float, decay_steps: int, decay: bool):
-    if not decay or decay_steps <= 0:
-        return lr
-    return keras.optimizers.schedules.PolynomialDecay(lr, decay_steps, end_learning_rate=0.0)
-
-
 def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
                  steps: int | None = None, jit_compile: bool = False,
                  strategy=None) -> GANTrainer:
-    """The trainer for `cfg`; `steps` (default cfg.steps) sets the lr decay horizon.
+    """The trainer for `cfg`; `steps` (default cfg.steps) is where --lr_decay brings
+    both learning rates to 0 (optimizers.decay_linearly).
     With a tf.distribute `strategy` (distribute.make_strategy) it is a
     DistributedTrainer: call this, and build G, D and the source, in its scope.
     Precision follows the models: built under `precision.policy("fp16")`, both
     optimizers get dynamic loss scaling (gancli.training.precision)."""
     steps = cfg.steps if steps is None else steps
     prec = precision.of_model(generator)
-    d_opt = make_optimizer(cfg.d_optimizer, _lr(cfg.d_lr, steps * cfg.n_critic,
-                                                 cfg.lr_decay),
-                           beta1=cfg.d_beta1, beta2=cfg.d_beta2, momentum=cfg.d_momentum,
-                           nesterov=cfg.d_nesterov)
-    g_opt = make_optimizer(cfg.g_optimizer, _lr(cfg.g_lr, steps * cfg.n_gen, cfg.lr_decay),
-                           beta1=cfg.g_beta1, beta2=cfg.g_beta2, momentum=cfg.g_momentum,
-                           nesterov=cfg.g_nesterov)
+    d_opt = make_optimizer(cfg.d_optimizer, cfg.d_lr, beta1=cfg.d_beta1, beta2=cfg.d_beta2,
+                           momentum=cfg.d_momentum, nesterov=cfg.d_nesterov)
+    g_opt = make_optimizer(cfg.g_optimizer, cfg.g_lr, beta1=cfg.g_beta1, beta2=cfg.g_beta2,
+                           momentum=cfg.g_momentum, nesterov=cfg.g_nesterov)
     d_opt, g_opt = precision.wrap_optimizer(d_opt, prec), precision.wrap_optimizer(g_opt, prec)
     loss = make_loss(cfg.loss, real_label=cfg.real_label, fake_label=cfg.fake_label,
                      clip_value=cfg.clip_value, gp_weight=cfg.gp_weight)
@@ -58,5 +50,6 @@ def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
                             noise=parse_noise(cfg.noise), n_critic=cfg.n_critic,
                             n_gen=cfg.n_gen, ema=cfg.ema, seed=cfg.seed,
                             jit_compile=jit_compile, on_nan=cfg.on_nan,
-                            reuse_fake=cfg.reuse_fake, precision=prec)
+                            reuse_fake=cfg.reuse_fake, precision=prec,
+                            lr_decay_end=steps if cfg.lr_decay else 0)
     return trainer

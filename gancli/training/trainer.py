@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from gancli.losses import Loss
-from gancli.training import guards
+from gancli.training import guards, optimizers
 
 
 class RealSource(Protocol):
@@ -59,7 +59,8 @@ class GANTrainer:
                  g_optimizer, d_optimizer, source: RealSource, *, batch_size: int,
                  latent_dim: int, noise: tuple[str, float, float], n_critic: int = 1,
                  n_gen: int = 1, ema: float = 0.0, seed: int = 0, jit_compile: bool = False,
-                 on_nan: str = "stop", reuse_fake: bool = False, precision: str = "fp32"):
+                 on_nan: str = "stop", reuse_fake: bool = False, precision: str = "fp32",
+                 lr_decay_end: int = 0):
         self.G, self.D, self.loss = generator, discriminator, loss
         self.precision = precision
         # on_nan 'skip': updates with a non-finite loss or gradient are not applied
@@ -71,6 +72,8 @@ class GANTrainer:
         self.batch_size, self.latent_dim, self.noise = batch_size, latent_dim, noise
         self.n_critic, self.n_gen, self.ema = n_critic, n_gen, ema
         self.reuse_fake = reuse_fake
+        # lr_decay: both rates fall linearly to 0 at this step (0: constant rates)
+        self.lr_decay_end = lr_decay_end
         self.num_classes = source.num_classes
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.rng = tf.random.Generator.from_seed(seed)
@@ -131,6 +134,9 @@ class GANTrainer:
                 counts += 1.0
             skipped += tf.cast(tf.stack([d_stats[3], g_stats[1]]), tf.float64)
             self.step.assign_add(1)
+            if self.lr_decay_end:
+                for opt in (self.d_opt, self.g_opt):
+                    optimizers.decay_linearly(opt, self.step, self.lr_decay_end)
             done += 1
             if not self.skip_nonfinite:
                 if not tf.reduce_all(finite):
@@ -151,7 +157,9 @@ class GANTrainer:
     @staticmethod
     def _frozen_call(model, inputs):
         # Run `model` in training mode without touching any of its variables: moving
-        # statistics and RNG state it would update are computed and thrown away.
+        # statistics and RNG state it would update are computed and thrown away. The
+        # weights go in as the variables themselves, so a tape still differentiates
+        # through to them (the gradient penalty's second-order gradient does).
         out, _ = model.stateless_call([v.value for v in model.trainable_variables],
                                       [v.value for v in model.non_trainable_variables],
                                       inputs, training=True)
@@ -167,12 +175,17 @@ class GANTrainer:
     def _d_draws(self, n):
         """A D step's random inputs, in a fixed order: real batch, noise (and labels),
         gradient-penalty mixing weights. tf.distribute draws these for the global batch
-        (gancli.training.distribute) and each replica trains on its slice."""
+        (gancli.training.distribute) and each replica trains on its slice.
+        Conditional wgan-gp: the fakes are drawn with the real batch's labels, as
+        conditional WGAN-GP implementations do, so both ends of every penalty
+        interpolate -- and so the interpolate itself -- carry one label."""
         real, y_real = self.source.sample(self.rng, n)
         z, y_fake = self._noise_and_labels(n)
         eps = None
         if self.loss.gp_weight:
             eps = self.rng.uniform([n] + [1] * (len(real.shape) - 1))
+            if y_real is not None:
+                y_fake = y_real
         return real, y_real, z, y_fake, eps
 
     def _d_update(self, real, y_real, z, y_fake, eps, scale=None, fake=None):
@@ -187,28 +200,50 @@ class GANTrainer:
         both = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
         labels = None if y_real is None else tf.concat([y_real, y_fake], axis=0)
         with tf.GradientTape() as tape:
+            # the penalty first: its D call sees the D (weights and state) the main call sees
+            penalty = (self._gradient_penalty(real, fake, y_real, eps) if self.loss.gp_weight
+                       else None)
             # one D call on [real; fake], as the seeds' train_on_batch did: half the ops
             out = self.D(self._inputs(both, labels), training=True)
             real_out, fake_out = out[:n], out[n:]
             loss = self.loss.d_loss(real_out, fake_out)
-            if self.loss.gp_weight:
-                loss += self.loss.gp_weight * self._gradient_penalty(real, fake, y_real, eps)
+            if penalty is not None:
+                loss += self.loss.gp_weight * penalty
             scaled = self._scale_loss(self.d_opt, loss if scale is None else loss * scale)
         weights = self.D.trainable_variables
         skipped = self._apply(self.d_opt, tape.gradient(scaled, weights), weights, loss, saved)
         if self.loss.clip:
+            # WGAN's weight clipping bounds the critic's slope in x. Every D weight is
+            # clipped, the projection embedding (label_projection) included: <e_y, h(x)>
+            # scales h(x) as Dense(1)'s kernel does, and the critic loss is linear in
+            # e_y, so an unclipped e_y would grow without bound and the slope with it.
             for w in weights:
                 w.assign(tf.clip_by_value(w, -self.loss.clip, self.loss.clip))
         return tf.stack([tf.cast(loss, tf.float32), self._report(real_out),
                          self._report(fake_out), skipped])
 
     def _gradient_penalty(self, real, fake, labels, eps):
-        """(||grad_x D(x_hat)|| - 1)^2 on random interpolates (Gulrajani et al. 2017)."""
+        """(||grad_x D(x_hat)|| - 1)^2 on random interpolates (Gulrajani et al. 2017).
+
+        D runs frozen (`_frozen_call`) on its current state, so the penalty leaves D's
+        non-trainable variables (Dropout RNG, BatchNorm statistics) as they were: a D
+        step advances them once, by its main D call, with or without the penalty.
+        Under --precision fp16 the inner gradient is taken of D's output times the
+        optimizer's loss scale and divided back (PyTorch's AMP recipe for gradient
+        penalties), so it does not underflow in float16; if the scale is too high for
+        it, the penalty is not finite, nor are D's scaled gradients: the
+        LossScaleOptimizer skips that update and lowers its scale."""
         x_hat = eps * real + (1.0 - eps) * tf.cast(fake, real.dtype)
+        loss_scale = self._loss_scale(self.d_opt)
         with tf.GradientTape() as tape:
             tape.watch(x_hat)
-            out = self.D(self._inputs(x_hat, labels), training=True)
+            out = tf.reduce_sum(tf.cast(self._frozen_call(self.D, self._inputs(x_hat, labels)),
+                                        tf.float32))
+            if loss_scale is not None:
+                out *= loss_scale
         grads = tape.gradient(out, x_hat)
+        if loss_scale is not None:
+            grads /= loss_scale
         norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=list(range(1, len(real.shape))))
                        + 1e-12)
         return tf.reduce_mean(tf.square(norm - 1.0))
@@ -252,6 +287,13 @@ class GANTrainer:
         if isinstance(opt, keras.optimizers.LossScaleOptimizer):
             return opt.scale_loss(loss)
         return loss
+
+    @staticmethod
+    def _loss_scale(opt):
+        """The dynamic loss scale of a LossScaleOptimizer (float32), else None."""
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            return tf.cast(opt.dynamic_scale, tf.float32)
+        return None
 
     def _snapshot(self, model):
         """on_nan 'skip': the state the coming forward pass changes, to put back."""
