@@ -27,9 +27,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def opt(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices=None,
-        minimum: float | None = None, cli: bool = True) -> Any:
-    """A config field: default, one-line help, CLI aliases and simple bounds."""
-    meta = dict(help=help, aliases=aliases, choices=choices, minimum=minimum, cli=cli)
+        minimum: float | None = None, cli: bool = True, unset: str = "") -> Any:
+    """A config field: default, one-line help, CLI aliases and simple bounds; `unset`
+    says what a None value means (shown by --help as the default)."""
+    meta = dict(help=help, aliases=aliases, choices=choices, minimum=minimum, cli=cli,
+                unset=unset)
     return field(default=default, metadata=meta)
 
 
@@ -38,8 +40,8 @@ class TrainConfig:
     """Fields of the shared training loop, common to every train-* command."""
 
     preset: str = opt("", "preset the run started from", cli=False)
-    seed: int | None = opt(None, "random seed; runs with the same seed repeat exactly on CPU "
-                           "(default: drawn at start and written to config.yaml)")
+    seed: int | None = opt(None, "random seed; runs with the same seed repeat exactly on CPU",
+                           unset="random, drawn at start and written to config.yaml")
     batch_size: int = opt(10, "real samples per discriminator step: the GLOBAL batch, split "
                           "evenly over the replicas of --strategy (per replica: batch_size / "
                           "replicas, noted in log.txt and config.yaml)", minimum=1)
@@ -177,15 +179,16 @@ DATASETS = ("mnist", "fashion_mnist", "folder")
 class ImageConfig(TrainConfig):
     """train-mnist: convolutional GANs on MNIST-like images (seeds 000, 002, 003)."""
 
-    steps: int | None = opt(None, "cap on generator steps (default: --epochs decides; "
-                            "0: build and write config only)", minimum=0)
+    steps: int | None = opt(None, "cap on generator steps (0: build and write config only)",
+                            minimum=0, unset="none, --epochs decides")
     epochs: int = opt(20, "passes over the training images (each D step sees one batch)",
                       minimum=1)
     dataset: str = opt("mnist", "mnist | fashion_mnist (Keras loader, or Debian's "
                        "dataset-fashion-mnist when installed) | folder (your images, --data)",
                        choices=DATASETS)
     data: str | None = opt(None, "local data: a Keras-layout mnist.npz, a folder of IDX files "
-                           "(*-images-idx3-ubyte[.gz]) or, with --dataset folder, of images")
+                           "(*-images-idx3-ubyte[.gz]) or, with --dataset folder, of images",
+                           unset="none, Keras downloads the dataset once")
     n_train: int = opt(0, "keep only the first N training images (0: all)", minimum=0)
     channels: int = opt(0, "1: grayscale, 3: RGB (0: as the data comes)", minimum=0)
     image_size: int = opt(0, "resize images to SIZE x SIZE, a multiple of 4 (0: keep)",

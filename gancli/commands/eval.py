@@ -9,6 +9,7 @@ import sys
 import time
 
 from gancli.errors import ConfigError, DataError
+from gancli.tfenv import import_quietly
 
 NAME = "eval"
 DATASETS = ("mnist", "fashion_mnist", "folder")
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
                           "or --weights), or --samples FILE.npz")
     if args.n < 10:
         raise ConfigError(f"--n must be at least 10, got {args.n}")
+    import_quietly()  # TensorFlow loads only once the flags are good
     if args.samples:
         kind, samples = _read_samples(args.samples, args.n)
         src = _Source(samples=samples)

@@ -7,6 +7,7 @@ import secrets
 import sys
 
 from gancli.errors import ConfigError, RunDirError
+from gancli.tfenv import import_quietly
 
 NAME = "generate"
 
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--truncate must be positive, got {args.truncate:g}")
     if args.discriminator and not args.nice:
         raise ConfigError("--discriminator is used only with --nice")
+    import_quietly()  # TensorFlow loads only once the flags are good
 
     from gancli import generation as gen
     from gancli import saved_models as saved

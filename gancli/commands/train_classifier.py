@@ -6,6 +6,7 @@ import argparse
 import time
 
 from gancli.errors import ConfigError, DataError
+from gancli.tfenv import import_quietly
 
 NAME = "train-classifier"
 
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be positive, got {args.epochs}")
+    import_quietly()  # TensorFlow loads only once the flags are good
     split = evaluation.real_split(args.dataset, args.data, args.channels, args.image_size)
     data = split.train
     if data.labels is None or data.num_classes < 2:

@@ -6,6 +6,7 @@ import argparse
 from gancli.commands import _args, _run
 from gancli.config import DistConfig
 from gancli.presets import DEFAULT_PRESET, PRESETS
+from gancli.tfenv import import_quietly
 
 NAME = "train-dist"
 
@@ -30,6 +31,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     session = _run.start(args, NAME, DistConfig, _normal_shorthand)
     cfg = session.cfg
+    import_quietly()  # TensorFlow loads only once the config is good
 
     from gancli import distmetrics
     from gancli.config import parse_target

@@ -9,6 +9,7 @@ import sys
 from gancli.commands import _args, _run
 from gancli.config import ImageConfig
 from gancli.presets import DEFAULT_PRESET, PRESETS
+from gancli.tfenv import import_quietly
 
 NAME = "train-mnist"
 
@@ -28,9 +29,10 @@ def add_parser(sub) -> None:
 
 
 def _load_data(cfg: ImageConfig, asked_conditional: bool):
-    """The training images, checked against the config -> (config, (data, D steps per
-    epoch)). A preset's `conditional` gives way on data without labels (the config that
-    is written says so); an explicit --conditional there is an error."""
+    """The training images, checked against the config -> (config, (data, generator
+    steps per epoch: each takes n_critic D batches)). A preset's `conditional` gives way
+    on data without labels (the config that is written says so); an explicit
+    --conditional there is an error."""
     from gancli.data.images import load_images
     from gancli.errors import DataError
 
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     session = _run.start(args, NAME, ImageConfig,
                          check=lambda cfg: _load_data(cfg, asked))
     cfg, (data, per_epoch) = session.cfg, session.checked
+    import_quietly()  # TensorFlow loads only once the config and the data are good
 
     from gancli.data.image_source import ImageSource
 

@@ -101,7 +101,10 @@ def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 
 
 def _download(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """MNIST / Fashion-MNIST through Keras' loader (downloads once, cached by Keras)."""
-    import keras  # lazy: pulls in TensorFlow, only needed when downloading
+    from gancli.tfenv import import_quietly
+
+    import_quietly()  # Keras pulls in TensorFlow: only needed when downloading
+    import keras
 
     title = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}[dataset]
     try:
