@@ -7,8 +7,11 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from gancli.training import checkpoint
+
+pytestmark = pytest.mark.slow  # the run trains twice, once interrupted
 
 STEPS = 400  # 2N; the stopped run is cut wherever SIGTERM lands (after its first row)
 ARGS = ["--steps", str(STEPS), "--sample_every", "100", "--checkpoint_every", "150",

@@ -98,6 +98,7 @@ def test_finished_image_run(tmp_path, capsys):
         _check_png(p)
 
 
+@pytest.mark.slow
 def test_partial_dist_run_skips_model_plots_without_tensorflow(tmp_path):
     run = make_dist_run(tmp_path / "dist", torn=True)
     code = ("import sys\nfrom gancli import cli\n"
@@ -115,6 +116,7 @@ def test_partial_dist_run_skips_model_plots_without_tensorflow(tmp_path):
         _check_png(p)
 
 
+@pytest.mark.slow
 def test_unreadable_generator_skips_its_plots_with_a_note(tmp_path, capsys):
     run = make_dist_run(tmp_path / "dist")
     with open(os.path.join(run, "generator.h5"), "wb") as fh:
@@ -127,6 +129,7 @@ def test_unreadable_generator_skips_its_plots_with_a_note(tmp_path, capsys):
     assert "skipping the plots that need it" in err
 
 
+@pytest.mark.slow
 def test_train_dist_run_density_and_discriminator(tmp_path, capsys):
     out = str(tmp_path / "r")
     assert cli.main(["train-dist", "--steps", "20", "--sample_every", "10",
@@ -150,6 +153,7 @@ def test_still_training_run(tmp_path, capsys):
     assert "no rows yet" in err
 
 
+@pytest.mark.slow
 def test_two_runs_compared_with_labels(tmp_path, capsys, monkeypatch):
     a = make_dist_run(tmp_path / "a")
     b = make_dist_run(tmp_path / "b", n=12)
