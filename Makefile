@@ -14,7 +14,7 @@ else
   PY := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
 endif
 
-.PHONY: install test lint smoke bench
+.PHONY: install test test-fast lint smoke bench
 
 install:
 ifeq ($(IN_VENV),1)
@@ -26,6 +26,9 @@ endif
 
 test:
 	$(PY) -m pytest
+
+test-fast:  # the edit-test loop: every check not marked slow (under 2 minutes on 2 cores)
+	$(PY) -m pytest -m "not slow"
 
 lint:
 	$(PY) -m ruff check gancli tests benchmarks

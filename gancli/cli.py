@@ -52,11 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # report it from the subcommand's parser: its flags make the suggestions
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.getLogger("absl").setLevel(logging.ERROR)
-    if getattr(args, "needs_tensorflow", True):
-        from gancli.tfenv import import_quietly
-
-        import_quietly()
+    logging.getLogger("absl").setLevel(logging.ERROR)  # for when a command loads TensorFlow
     try:
         return int(args.func(args) or 0)
     except GancliError as e:
@@ -69,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.errno not in _FULL:
             raise
         # a full disk anywhere else than a checkpoint (those say which one is kept);
-        # every file is written atomically, so what was there before is intact
+        # every file is written atomically (log.txt is appended to), so what was there
+        # before is intact
         where = f" writing {e.filename}" if e.filename else ""
         print(f"gancli {args.command}: error: {e.strerror}{where}; files written before "
               "are intact", file=sys.stderr)

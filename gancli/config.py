@@ -29,9 +29,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def opt(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices=None,
-        minimum: float | None = None, cli: bool = True) -> Any:
-    """A config field: default, one-line help, CLI aliases and simple bounds."""
-    meta = dict(help=help, aliases=aliases, choices=choices, minimum=minimum, cli=cli)
+        minimum: float | None = None, cli: bool = True, unset: str = "") -> Any:
+    """A config field: default, one-line help, CLI aliases and simple bounds; `unset`
+    says what a None value means (shown by --help as the default)."""
+    meta = dict(help=help, aliases=aliases, choices=choices, minimum=minimum, cli=cli,
+                unset=unset)
     return field(default=default, metadata=meta)
 
 
@@ -40,8 +42,8 @@ class TrainConfig:
     """Fields of the shared training loop, common to every train-* command."""
 
     preset: str = opt("", "preset the run started from", cli=False)
-    seed: int | None = opt(None, "random seed; runs with the same seed repeat exactly on CPU "
-                           "(default: drawn at start and written to config.yaml)")
+    seed: int | None = opt(None, "random seed; runs with the same seed repeat exactly on CPU",
+                           unset="random, drawn at start and written to config.yaml")
     batch_size: int = opt(10, "real samples per discriminator step: the GLOBAL batch, split "
                           "evenly over the replicas of --strategy (per replica: batch_size / "
                           "replicas, noted in log.txt and config.yaml)", minimum=1)
@@ -183,8 +185,8 @@ CROPS = ("center", "none")
 class ImageConfig(TrainConfig):
     """train-mnist: convolutional GANs on MNIST-like images (seeds 000, 002, 003)."""
 
-    steps: int | None = opt(None, "cap on generator steps (default: --epochs decides; "
-                            "0: build and write config only)", minimum=0)
+    steps: int | None = opt(None, "cap on generator steps (0: build and write config only)",
+                            minimum=0, unset="none, --epochs decides")
     epochs: int = opt(20, "passes over the training images (each D step sees one batch)",
                       minimum=1)
     dataset: str = opt("mnist", "mnist | fashion_mnist (Keras loader, or Debian's "
@@ -193,7 +195,8 @@ class ImageConfig(TrainConfig):
     data: str | None = opt(None, "local data: a Keras-layout mnist.npz, a folder of IDX files "
                            "(*-images-idx3-ubyte[.gz]), with --dataset cifar10 the "
                            "cifar-10-batches-py folder or cifar-10-python.tar.gz, with "
-                           "--dataset folder a folder of images")
+                           "--dataset folder a folder of images",
+                           unset="none, Keras downloads the dataset once")
     background: str = opt("white", "folder images with transparency (RGBA, LA, palette with a "
                           "transparent index) are composited onto this colour: white, black "
                           "or #RRGGBB")

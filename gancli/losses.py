@@ -1,8 +1,9 @@
-"""Adversarial losses on raw discriminator outputs (logits), as pure functions.
+"""Adversarial losses on raw discriminator outputs (logits): one `Loss` subclass each.
 
-Each loss returns (d_loss, g_loss_fn): d_loss(real_out, fake_out) for the
-discriminator step and g_loss(fake_out) for the generator step. D never ends in a
-sigmoid; bce applies it inside a numerically stable softplus form.
+`make_loss(name, ...)` builds one from the config; its `d_loss(real_out, fake_out)` is
+the discriminator step's loss and `g_loss(fake_out)` the generator step's, and its
+`clip` / `gp_weight` tell the trainer about weight clipping and the gradient penalty.
+D never ends in a sigmoid; bce applies it inside a numerically stable softplus form.
 """
 from __future__ import annotations
 

@@ -43,6 +43,7 @@ def runs(tmp_path_factory):
     return a, b, c
 
 
+@pytest.mark.slow
 def test_resume_metrics_continue_without_duplicates(runs):
     a, b, c = runs
     first = rows(c)
@@ -52,6 +53,7 @@ def test_resume_metrics_continue_without_duplicates(runs):
     assert got[:3] == first  # the rows written before the resume are kept as they were
 
 
+@pytest.mark.slow
 def test_resume_continues_the_step_count(runs):
     import yaml
 
@@ -65,6 +67,7 @@ def test_resume_continues_the_step_count(runs):
     assert json.loads((b / "generator.json").read_text(encoding="utf-8"))["step"] == 60
 
 
+@pytest.mark.slow
 def test_resumed_final_generator_equals_straight_run(runs):
     import keras
 
@@ -78,6 +81,7 @@ def test_resumed_final_generator_equals_straight_run(runs):
             assert x.tobytes() == y.tobytes(), f"{name}: max |diff| {np.abs(x - y).max()}"
 
 
+@pytest.mark.slow
 def test_resumed_full_state_equals_straight_run(runs):
     a, b, c = runs
     sa = npz(a / "checkpoints" / "ckpt-00000060.npz")
@@ -89,6 +93,7 @@ def test_resumed_full_state_equals_straight_run(runs):
     assert diff == []
 
 
+@pytest.mark.slow
 def test_resumed_metrics_equal_straight_run(runs):
     a, b, c = runs
     ra, rb = rows(a), rows(b)
@@ -99,6 +104,7 @@ def test_resumed_metrics_equal_straight_run(runs):
             assert float(x[k]) == pytest.approx(float(y[k]), rel=1e-4, abs=1e-6), (x["step"], k)
 
 
+@pytest.mark.slow
 def test_damaged_newest_checkpoint_falls_back_to_previous(runs, tmp_path):
     a, b, c = runs
     d = tmp_path / "D"
@@ -118,6 +124,7 @@ def test_damaged_newest_checkpoint_falls_back_to_previous(runs, tmp_path):
     assert [k for k in sa if sa[k].tobytes() != sd[k].tobytes()] == []
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_run_with_same_steps_changes_nothing(runs, tmp_path, capsys):
     a, b, c = runs
     d = tmp_path / "D"
@@ -151,6 +158,7 @@ def test_resume_on_a_run_without_checkpoints(tmp_path, capsys):
     assert_one_line_error(code, err, "checkpoint", prefix=PREFIX)
 
 
+@pytest.mark.slow
 def test_resume_with_preset_or_config_is_refused(runs, tmp_path, capsys):
     a, b, c = runs
     code, err = main(["train-dist", "--resume", str(c), "--preset", "mixture"], capsys)

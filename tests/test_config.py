@@ -326,3 +326,44 @@ def test_repo_configs_equal_what_write_configs_writes_now(tmp_path, monkeypatch)
         fresh = Path(tmp_path, "configs", name).read_text(encoding="utf-8")
         repo = (REPO / "configs" / name).read_text(encoding="utf-8")
         assert fresh == repo, f"configs/{name} is stale: run python -m gancli.presets configs"
+
+
+def test_presets_list_only_decisions_each_with_a_reason():
+    from gancli.presets import SCHEMAS
+    from gancli.presets import TABLE as ALL
+
+    for command, table in ALL.items():
+        fields = config.schema(SCHEMAS[command])
+        for name, preset in table.items():
+            assert preset.about, name
+            for key, (value, why) in preset.decisions.items():
+                default = fields[key].default
+                assert config.coerce(key, value, fields[key].type) != default, (name, key)
+                assert why.strip(), (name, key)
+
+
+@pytest.mark.parametrize("command, name", [("train-dist", "seed-normal"),
+                                           ("train-mnist", "wgan-gp")])
+def test_repo_config_file_is_its_preset(command, name):
+    """configs/NAME.yaml (decisions and comments only) resolves to --preset NAME."""
+    from gancli.presets import SCHEMAS
+
+    cls, presets = SCHEMAS[command], PRESETS[command]
+    path = str(REPO / "configs" / f"{name}.yaml")
+    text = Path(path).read_text(encoding="utf-8")
+    assert text.count("  # ") == len(presets[name]), "one reason per decision"
+    from_file = config.resolve(cls, presets, DEFAULT_PRESET[command], config_path=path)
+    assert from_file == config.resolve(cls, presets, DEFAULT_PRESET[command], preset=name)
+    assert from_file.preset == name
+
+
+def test_config_flag_takes_a_repo_config_file(tmp_path, capsys):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    code, err = main(["train-dist", "--config", str(REPO / "configs" / "mixture.yaml"),
+                      "--out", a, "--steps", "0", "--seed", "3", *SMALL], capsys)
+    assert code == 0, err
+    code, err = main(["train-dist", "--preset", "mixture", "--out", b, "--steps", "0",
+                      "--seed", "3", *SMALL], capsys)
+    assert code == 0, err
+    assert read_cfg(a) == read_cfg(b)
+    assert read_cfg(a)["batch_size"] == 400  # a preset value, not the default 10

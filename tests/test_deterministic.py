@@ -7,8 +7,11 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from gancli.training import checkpoint
+
+pytestmark = pytest.mark.slow  # the run trains twice, once interrupted
 
 # The cut run is asked for far more steps than it can reach before SIGTERM (sent after its
 # first metrics row), so it is always stopped mid-run: it cannot finish first and pass

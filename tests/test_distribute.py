@@ -117,6 +117,7 @@ def runs(tmp_path_factory):
     return base, dict(zip(procs, finish(list(procs.values()))))
 
 
+@pytest.mark.slow
 def test_mirrored_two_logical_cpus_matches_one_device(runs):
     base, results = runs
     for name in ("one_device", "mirrored"):
@@ -133,6 +134,7 @@ def test_mirrored_two_logical_cpus_matches_one_device(runs):
     assert (out / "generator.keras").is_file()
 
 
+@pytest.mark.slow
 def test_mirrored_shared_step_matches_one_device(runs):
     """--reuse_fake under MirroredStrategy: the shared D+G step on two replicas follows
     the one-device trajectory too, and differs from the fresh-noise run."""
@@ -144,6 +146,7 @@ def test_mirrored_shared_step_matches_one_device(runs):
     assert shared != trajectory(base / "one")
 
 
+@pytest.mark.slow
 def test_multiworker_two_local_workers_chief_writes(runs):
     base, results = runs
     (code0, text0), (code1, text1) = results["worker0"], results["worker1"]
@@ -164,6 +167,7 @@ def test_multiworker_two_local_workers_chief_writes(runs):
     assert list((base / "worker-tmp").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_train_mnist_mirrored_runs_and_checks_the_split(runs):
     base, results = runs
     code, text = results["mnist"]

@@ -12,7 +12,13 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 _results: dict = {}  # case index -> (case, argv, result, DIR), reused by the docs test
 
 
-@pytest.mark.parametrize("i", range(len(CASES)), ids=[c.what for c in CASES])
+SLOW = ("learning rate so large that training diverges",  # each trains for seconds
+        "disk full while writing a checkpoint")
+assert set(SLOW) <= {c.what for c in CASES}, "a SLOW name no case has"
+
+
+@pytest.mark.parametrize("i", [pytest.param(i, marks=pytest.mark.slow) if c.what in SLOW else i
+                               for i, c in enumerate(CASES)], ids=[c.what for c in CASES])
 def test_bad_input_gets_one_clear_line(i, tmp_path):
     case = CASES[i]
     argv, res = error_cases.run(case, tmp_path)
@@ -27,6 +33,7 @@ def test_bad_input_gets_one_clear_line(i, tmp_path):
         assert not [p for p in res.created if p == "out"], res.created
 
 
+@pytest.mark.slow
 def test_docs_errors_md_is_the_current_rendering(tmp_path):
     results = []
     for i, case in enumerate(CASES):

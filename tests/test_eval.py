@@ -127,6 +127,7 @@ def _eval_samples(capsys, root, data, name, images, *extra):
         return json.load(fh), out
 
 
+@pytest.mark.slow
 def test_train_classifier_then_eval_real_vs_noise(trained, capsys, monkeypatch):
     root, data, xt = trained
     monkeypatch.setenv("GANCLI_CACHE", str(root / "cache"))
@@ -161,6 +162,7 @@ def test_train_classifier_then_eval_real_vs_noise(trained, capsys, monkeypatch):
     assert 0.7 < r["copies_ratio"] < 1.4 and f["copies_ratio"] > 1.5
 
 
+@pytest.mark.slow
 def test_eval_generator_file_and_run_values(trained, capsys, monkeypatch, tmp_path):
     import keras
 
@@ -230,6 +232,7 @@ def _best_matches_metrics(run, main):
     return rows, best
 
 
+@pytest.mark.slow
 def test_train_mnist_eval_every_adds_metrics_and_keeps_best(trained, capsys, monkeypatch,
                                                             tmp_path):
     import keras
@@ -258,6 +261,7 @@ def test_train_mnist_eval_every_adds_metrics_and_keeps_best(trained, capsys, mon
     assert code == 0, err
 
 
+@pytest.mark.slow
 def test_train_dist_eval_every_and_resume_keeps_best(capsys, tmp_path):
     out = tmp_path / "run"
     argv = ["train-dist", "--steps", 400, "--sample_every", 100, "--eval_every", 200,

@@ -109,6 +109,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_train_mnist_seed_classic_saves_a_stock_discriminator(tmp_path):
     """Through the CLI on this CPU: seed-classic's D trains with FastGradConv2D; the
     saved discriminator opens with plain Keras, without gancli."""
@@ -127,6 +128,7 @@ def test_train_mnist_seed_classic_saves_a_stock_discriminator(tmp_path):
     assert r.stdout.startswith("ok")
 
 
+@pytest.mark.slow
 def test_seed_classic_trains_the_same_with_fast_gradients(tmp_path):
     """Five steps of the CLI's seed-classic trainer: the stock and the FastGradConv2D
     discriminator give the same weights within float tolerance; a checkpoint of the

@@ -52,6 +52,7 @@ def test_transposed_dense_is_dense_with_its_kernel_stored_transposed(tmp_path):
     np.testing.assert_array_equal(again(x), model(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fast_grads", [False, True])
 def test_fused_seed_classic_d_has_the_seed_d_function_and_gradients(fast_grads):
     keras.utils.set_random_seed(7)
@@ -94,6 +95,7 @@ def test_fused_seed_classic_d_exports_stock_keras_layers():
     np.testing.assert_allclose(stock(inputs), D(inputs), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_checkpoints_move_between_the_seed_and_the_fused_discriminator(tmp_path):
     """A seed-classic checkpoint written with the seed's stock D (gancli before the
     fused D) resumes into the fused one -- TransposedDense's kernel and its momentum

@@ -18,6 +18,8 @@ from gancli.losses import make_loss
 from gancli.training import checkpoint, guards
 from gancli.training.trainer import GANTrainer
 
+pytestmark = pytest.mark.slow  # each test trains until a guard fires
+
 TINY = ["--vector_len", "8", "--latent_dim", "8", "--g_hidden", "16,16", "--d_hidden",
         "16,16", "--eval_samples", "200", "--seed", "5", "--quiet"]
 NAN_EVERY = 17  # under the `nan_batches` fixture every 17th real batch is all NaN

@@ -136,6 +136,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_generators_reload_without_gancli(tmp_path):
     cases = []
     for arch in ARCHS:

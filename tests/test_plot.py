@@ -22,7 +22,7 @@ def _metrics(path, n, *, images, extra=True, torn=False):
     rng = np.random.default_rng(0)
     if images:
         header = f"{BASE},images_per_s,steps_per_s,elapsed_s" + \
-            (",classifier_score,fid" if extra else "")
+            (",classifier_score,frechet_distance" if extra else "")
     else:
         header = f"{BASE},values_per_s,steps_per_s,elapsed_s" + (f",{DIST_COLS}" if extra else "")
     lines = [header]
@@ -99,6 +99,7 @@ def test_finished_image_run(tmp_path, capsys):
         _check_png(p)
 
 
+@pytest.mark.slow
 def test_partial_dist_run_skips_model_plots_without_tensorflow(tmp_path):
     run = make_dist_run(tmp_path / "dist", torn=True)
     code = ("import sys\nfrom gancli import cli\n"
@@ -116,6 +117,7 @@ def test_partial_dist_run_skips_model_plots_without_tensorflow(tmp_path):
         _check_png(p)
 
 
+@pytest.mark.slow
 def test_unreadable_generator_skips_its_plots_with_a_note(tmp_path, capsys):
     run = make_dist_run(tmp_path / "dist")
     with open(os.path.join(run, "generator.h5"), "wb") as fh:
@@ -128,6 +130,7 @@ def test_unreadable_generator_skips_its_plots_with_a_note(tmp_path, capsys):
     assert "skipping the plots that need it" in err
 
 
+@pytest.mark.slow
 def test_train_dist_run_density_and_discriminator(tmp_path, capsys):
     out = str(tmp_path / "r")
     assert cli.main(["train-dist", "--steps", "20", "--sample_every", "10",
@@ -151,6 +154,7 @@ def test_still_training_run(tmp_path, capsys):
     assert "no rows yet" in err
 
 
+@pytest.mark.slow
 def test_two_runs_compared_with_labels(tmp_path, capsys, monkeypatch):
     a = make_dist_run(tmp_path / "a")
     b = make_dist_run(tmp_path / "b", n=12)
@@ -174,6 +178,37 @@ def test_two_runs_compared_with_labels(tmp_path, capsys, monkeypatch):
         _check_png(p)
     for _, panel_labels in seen:
         assert all(labels == ["baseline", "wide D"] for labels in panel_labels)
+
+
+def test_metrics_chart_titles_the_columns_training_writes(tmp_path, capsys, monkeypatch):
+    """--eval_every's columns (evaluation/during.py) get their named, read-this-way panels."""
+    from gancli.commands import plot
+    from gancli.evaluation.during import ImageTrainEval
+
+    written = [*ImageTrainEval.LABELED, "swd", "copies_fraction", "eval_s"]
+    assert set(plot.KNOWN) <= set(written) | {"w1", "ks"}  # no key that no column matches
+    run = make_image_run(tmp_path / "img", extra=False)
+    with open(os.path.join(run, "metrics.csv"), "w", newline="") as fh:
+        fh.write(",".join([BASE, "images_per_s,steps_per_s,elapsed_s", *written]) + "\n")
+        for i in range(1, 6):
+            fh.write(",".join(str(v) for v in [i * 100, i / 10, 1.3, 0.8, 0.6, 0.4, 1000, 10,
+                                               i * 1.5] + [1.0 / i] * len(written)) + "\n")
+    seen = {}
+    real = plotting.metric_panels
+
+    def spy(path, panels, **kw):
+        seen.update((p["lines"][0][0], p["title"]) for p in panels)
+        real(path, panels, **kw)
+
+    monkeypatch.setattr(plotting, "metric_panels", spy)
+    rc, lines, err = _plot(capsys, run)
+    assert rc == 0, err
+    _check_png(os.path.join(run, "plots", "metrics.png"))
+    assert set(seen) == set(ImageTrainEval.LABELED) | {"swd", "copies_fraction"}
+    assert seen["frechet_distance"].startswith("Fréchet distance")
+    assert seen["modes_covered"].startswith("classes with >= 5 % of samples")
+    for c in ImageTrainEval.LABELED:
+        assert seen[c] == "{}\n({})".format(*plot.KNOWN[c]), c
 
 
 def test_not_a_run_folder(tmp_path, capsys):

@@ -14,6 +14,8 @@ from helpers import main
 
 from gancli.training import precision
 
+pytestmark = pytest.mark.slow  # mixed-precision training runs
+
 DIST = ["--steps", "6", "--sample_every", "3", "--checkpoint_every", "6", "--batch_size", "8",
         "--vector_len", "8", "--latent_dim", "8", "--g_hidden", "16,16", "--d_hidden", "16,16",
         "--eval_samples", "200", "--seed", "3", "--quiet"]

@@ -10,6 +10,8 @@ import pytest
 
 from gancli import cli
 
+pytestmark = pytest.mark.slow  # each test trains in a subprocess until a signal
+
 ARGS = ["--steps", "200000", "--sample_every", "50", "--checkpoint_every", "100000",
         "--vector_len", "8", "--latent_dim", "8", "--eval_samples", "200", "--seed", "3",
         "--quiet"]

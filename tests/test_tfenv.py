@@ -38,6 +38,7 @@ def _onednn_in_child(env_value):
     return out[0] == "True", out[1].lower()
 
 
+@pytest.mark.slow
 def test_importing_gancli_turns_onednn_on_before_tensorflow_loads():
     on, machine = _onednn_in_child(None)
     if machine in ("x86_64", "amd64"):

@@ -44,6 +44,7 @@ def run(tmp_path_factory):
     return train(tmp_path_factory.mktemp("dist") / "run", "--seed", "7")
 
 
+@pytest.mark.slow
 def test_config_yaml_written(run):
     import yaml
 
@@ -52,6 +53,7 @@ def test_config_yaml_written(run):
     assert cfg["preset"] == "seed-normal"
 
 
+@pytest.mark.slow
 def test_metrics_csv_one_row_per_sample_every(run):
     header, rows = read_csv(run / "metrics.csv")
     assert header[:6] == ["step", "epoch", "d_loss", "g_loss", "d_real", "d_fake"]
@@ -70,6 +72,7 @@ def test_metrics_csv_one_row_per_sample_every(run):
     assert float(rows[-1]["elapsed_s"]) >= float(rows[0]["elapsed_s"])
 
 
+@pytest.mark.slow
 def test_log_has_a_line_per_report(run):
     lines = (run / "log.txt").read_text(encoding="utf-8").splitlines()
     step_lines = [ln for ln in lines if ln.startswith("step ")]
@@ -77,6 +80,7 @@ def test_log_has_a_line_per_report(run):
     assert "W1" in step_lines[-1] and "KS" in step_lines[-1] and "d_loss" in step_lines[-1]
 
 
+@pytest.mark.slow
 def test_histograms_are_valid_pngs(run):
     pngs = sorted((run / "samples").glob("hist_*.png"))
     steps = {int(m.group(1)) for p in pngs
@@ -89,12 +93,14 @@ def test_histograms_are_valid_pngs(run):
             assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
 
 
+@pytest.mark.slow
 def test_checkpoints_pruned_to_keep(run):
     ckpts = sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.npz"))
     assert ckpts == ["ckpt-00000030.npz", "ckpt-00000040.npz"]
     assert not list((run / "checkpoints").glob("*.tmp*"))
 
 
+@pytest.mark.slow
 def test_model_files_and_sidecars(run):
     for name in ("generator.h5", "generator.keras", "generator.json",
                  "discriminator.h5", "discriminator.keras", "discriminator.json"):
@@ -137,6 +143,7 @@ print("RESULT " + json.dumps(outs))
 """
 
 
+@pytest.mark.slow
 def test_generator_loads_without_gancli(run):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run([sys.executable, "-c", LOADER, str(run)], capture_output=True,
@@ -153,6 +160,7 @@ def test_generator_loads_without_gancli(run):
     assert np.std(h5) > 0  # values, not a constant
 
 
+@pytest.mark.slow
 def test_discriminator_loads_with_gancli_layers(run):
     import keras
     import numpy as np
@@ -171,6 +179,7 @@ def test_discriminator_loads_with_gancli_layers(run):
 
 # --- the run folder is never clobbered ------------------------------------------------------
 
+@pytest.mark.slow
 def test_existing_run_without_resume_or_overwrite_is_refused(run, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
@@ -200,6 +209,7 @@ def test_overwrite_of_a_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
     assert tree_state(out) == before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_a_gancli_run(run, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
@@ -231,6 +241,7 @@ def test_output_below_a_file_is_one_line(tmp_path, capsys):
 
 # --- --seed --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(run, tmp_path):
     again = train(tmp_path / "again", "--seed", "7")
     h1, rows1 = read_csv(run / "metrics.csv")
@@ -243,6 +254,7 @@ def test_same_seed_gives_identical_metrics(run, tmp_path):
         assert {c: a[c] for c in keep} == {c: b[c] for c in keep}
 
 
+@pytest.mark.slow
 def test_reuse_fake_flag_is_recorded_and_changes_the_run(run, tmp_path):
     """train-dist's presets draw fresh noise for the G step (reuse_fake off, as the
     seeds did); --reuse_fake shares the D step's fake batch, is recorded, and changes

@@ -116,6 +116,7 @@ def resumed(root, data):
 
 # ------------------------------------------------------------------------ 1. files
 
+@pytest.mark.slow
 def test_one_epoch_writes_every_file(run_a):
     for name in ("config.yaml", "metrics.csv", "log.txt", "samples/reals.png",
                  "samples/progress.gif", "generator.h5", "generator.keras", "generator.json",
@@ -132,6 +133,7 @@ def test_one_epoch_writes_every_file(run_a):
     assert min(pixels(run_a / "samples" / "step_000008.png").shape[:2]) > 28
 
 
+@pytest.mark.slow
 def test_metrics_csv_rows_every_sample_every(run_a):
     header, rows = read_csv(run_a / "metrics.csv")
     for col in ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_s"):
@@ -147,6 +149,7 @@ def test_metrics_csv_rows_every_sample_every(run_a):
     assert "step 8/8" in log and "generator.h5" in log
 
 
+@pytest.mark.slow
 def test_generator_sidecar(run_a):
     meta = sidecar(run_a)
     assert meta["kind"] == "images"
@@ -162,6 +165,7 @@ def test_generator_sidecar(run_a):
     assert config(run_a)["conditional"] is True
 
 
+@pytest.mark.slow
 def test_grid_changes_and_grid_noise_is_fixed_by_seed(run_a, root, data):
     first, last = (pixels(run_a / "samples" / f"step_{s:06d}.png") for s in (0, 8))
     assert first.shape == last.shape and not np.array_equal(first, last)
@@ -174,6 +178,7 @@ def test_grid_changes_and_grid_noise_is_fixed_by_seed(run_a, root, data):
 
 # ------------------------------------------------------------------------ 2. presets
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["seed-classic", "wgan", "wgan-gp", "lsgan"])
 def test_preset_trains_two_steps(preset, root, data):
     run = train(root / preset, "--preset", preset, "--steps", "2", "--seed", "1", data=data)
@@ -184,6 +189,7 @@ def test_preset_trains_two_steps(preset, root, data):
     assert (run / "generator.keras").is_file() and (run / "discriminator.h5").is_file()
 
 
+@pytest.mark.slow
 def test_conditional_then_generate_label(root, data, capsys):
     run = train(root / "cond", "--conditional", "--steps", "2", "--seed", "1", data=data)
     assert sidecar(run)["num_classes"] == 10
@@ -199,6 +205,7 @@ def test_conditional_then_generate_label(root, data, capsys):
 
 # ------------------------------------------------------------------------ 3. epochs, steps, time
 
+@pytest.mark.slow
 def test_epochs_count_passes_with_n_critic(root, data):
     # N // (B * k) = 128 // (32 * 2) = 2 steps per epoch, 3 epochs
     run = train(root / "critic", "--batch_size", "32", "--n_critic", "2", "--epochs", "3",
@@ -207,6 +214,7 @@ def test_epochs_count_passes_with_n_critic(root, data):
     assert float(read_csv(run / "metrics.csv")[1][-1]["epoch"]) == pytest.approx(3.0)
 
 
+@pytest.mark.slow
 def test_steps_caps_epochs(root, data):
     # one epoch is 128 // 32 = 4 steps; --steps 50 only caps it
     run = train(root / "cap", "--batch_size", "32", "--epochs", "1", "--steps", "50",
@@ -215,6 +223,7 @@ def test_steps_caps_epochs(root, data):
     assert sidecar(run)["step"] == 4
 
 
+@pytest.mark.slow
 def test_epochs_decide_under_the_wgan_presets_steps(root, data):
     # wgan sets steps 40000 (seed 003) and n_critic 5: --epochs 2 is 2 * (128 // 80) = 2
     run = train(root / "wgan-epochs", "--preset", "wgan", "--epochs", "2", "--seed", "1",
@@ -223,6 +232,7 @@ def test_epochs_decide_under_the_wgan_presets_steps(root, data):
     assert sidecar(run)["step"] == 2
 
 
+@pytest.mark.slow
 def test_max_minutes_stops_cleanly_and_saves(root, data):
     run = train(root / "limit", "--epochs", "1000", "--max_minutes", "0.01", "--seed", "1",
                 data=data)
@@ -237,6 +247,7 @@ def test_max_minutes_stops_cleanly_and_saves(root, data):
 
 # ------------------------------------------------------------------------ 4. resume
 
+@pytest.mark.slow
 def test_resume_appends_metrics_once(resumed):
     b, _ = resumed
     assert steps_of(b) == [2, 4, 6, 8]
@@ -244,6 +255,7 @@ def test_resume_appends_metrics_once(resumed):
     assert sidecar(b)["step"] == 8
 
 
+@pytest.mark.slow
 def test_resume_gives_the_straight_runs_generator(resumed, run_a):
     import keras
 
@@ -256,6 +268,7 @@ def test_resume_gives_the_straight_runs_generator(resumed, run_a):
             assert np.array_equal(s, c), (name, i, float(np.max(np.abs(s - c))))
 
 
+@pytest.mark.slow
 def test_resume_full_state_matches_straight_run(resumed, run_a):
     b, _ = resumed
     a_state = ckpt_arrays(run_a / "checkpoints" / "ckpt-00000008.npz")
@@ -265,6 +278,7 @@ def test_resume_full_state_matches_straight_run(resumed, run_a):
     assert not differ, differ
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_fixed_grid_noise(resumed, run_a):
     b, before = resumed
     assert (b / "samples" / "step_000000.png").read_bytes() == before
@@ -277,6 +291,7 @@ def test_resume_keeps_the_fixed_grid_noise(resumed, run_a):
 
 # ------------------------------------------------------------------------ 5. seed flags
 
+@pytest.mark.slow
 def test_seed_flags(root, data):
     out = root / "seedflags"
     code, err = main(["train-mnist", "--data", data, "--output_fold", out, "--input_dim", "16",
@@ -294,6 +309,7 @@ def test_seed_flags(root, data):
 
 # ------------------------------------------------------------------------ 6. generate
 
+@pytest.mark.slow
 def test_generate_h5_and_keras_give_the_same_grid(run_a, tmp_path, capsys):
     grids = []
     for name in ("generator.h5", "generator.keras"):
@@ -306,6 +322,7 @@ def test_generate_h5_and_keras_give_the_same_grid(run_a, tmp_path, capsys):
     assert grids[0].std() > 0
 
 
+@pytest.mark.slow
 def test_generate_nice_uses_the_discriminator_beside(run_a, tmp_path, capsys):
     # run_a is conditional (the default preset): one class, so one ranking
     code, err = main(["generate", "--weights", run_a, "--nice", "--n", "4", "--seed", "3",
@@ -326,6 +343,7 @@ def _save(folder, name, size, mode, seed):
     Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(folder / name)
 
 
+@pytest.mark.slow
 def test_folder_mixed_sizes_skips_non_image_with_one_warning(tmp_path, capsys):
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -419,6 +437,7 @@ def test_download_failure_points_at_data(tmp_path, capsys, monkeypatch):
     assert_one_line_error(code, err, "--data", "MNIST", prefix=PREFIX)
 
 
+@pytest.mark.slow
 def test_run_folder_is_reused_only_with_resume(run_a, tmp_path, capsys):
     out = tmp_path / "copy"
     shutil.copytree(run_a, out)

@@ -118,6 +118,7 @@ def test_many_g_steps_in_one_compiled_call_leave_d_identical():
     assert int(tr.g_opt.iterations.numpy()) == 5
 
 
+@pytest.mark.slow
 def test_keras3_trainable_false_trick_does_not_freeze_d():
     """The seeds' trick: D.trainable = False, compile the stacked GD, D.trainable = True
     to train D, then GD.train_on_batch for G. Keras 2 froze D's weights at compile time.
@@ -161,12 +162,14 @@ def test_wgan_clipping_keeps_d_weights_within_clip():
     assert any(np.isclose(np.abs(w.numpy()).max(), clip) for w in tr.D.trainable_variables)
 
 
+@pytest.mark.slow
 def test_wgan_gp_does_not_clip():
     tr = make(losses.make_loss("wgan-gp"))
     tr.train(2)
     assert max(np.abs(w.numpy()).max() for w in tr.D.trainable_variables) > 0.05
 
 
+@pytest.mark.slow
 def test_shared_step_is_a_d_step_then_a_g_step_on_the_same_noise():
     """reuse_fake: one G forward serves the D update (gradient stopped) and the G
     update (through the updated D). Every variable must end as after _d_update then
@@ -187,6 +190,7 @@ def test_shared_step_is_a_d_step_then_a_g_step_on_the_same_noise():
     assert int(shared.d_opt.iterations.numpy()) == int(shared.g_opt.iterations.numpy()) == 1
 
 
+@pytest.mark.slow
 def test_shared_step_leaves_d_untouched_by_the_g_part():
     """The G half of a shared step runs D frozen: D ends exactly as after the D update
     alone (the freeze property, with reuse_fake on)."""
@@ -197,6 +201,7 @@ def test_shared_step_leaves_d_untouched_by_the_g_part():
     assert changed(snap(d_only.D), shared.D) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_critic, n_gen, reuse", [(3, 1, False), (1, 2, False),
                                                     (3, 1, True), (1, 2, True)])
 def test_n_critic_and_n_gen_optimizer_iterations(n_critic, n_gen, reuse):

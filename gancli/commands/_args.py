@@ -20,9 +20,9 @@ def _flag_type(tp):
     return {int: int, float: float, str: str}[tp]
 
 
-def _show(v) -> str:
+def _show(v, unset: str) -> str:
     if v is None:
-        return "random"
+        return unset or "none"
     if isinstance(v, (list, tuple)):
         return ",".join(str(x) for x in v)
     return str(v)
@@ -42,7 +42,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, defaults: dict,
         value = defaults.get(name, f.default)
         choices = meta.get("choices")
         help_ = f"{meta['help']}" + (f" [{'|'.join(choices)}]" if choices else "") + \
-            f" (default: {_show(value)})"
+            f" (default: {_show(value, meta.get('unset', ''))})"
         if f.type is bool:
             group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_)
@@ -64,8 +64,9 @@ def add_run_flags(parser: argparse.ArgumentParser, command: str, presets: dict,
     g.add_argument("--out", "--output_fold", "--output-fold", dest="out", metavar="DIR",
                    default=None, help=f"output folder (default: runs/{command}-<time>)")
     g.add_argument("--resume", metavar="DIR", default=None,
-                   help="continue the run in DIR from its last checkpoint (flags such as "
-                        "--steps extend it)")
+                   help="continue the run in DIR from its last checkpoint; flags override "
+                        "its config.yaml (a higher --steps extends a train-dist run, a "
+                        "higher --epochs a train-mnist run)")
     g.add_argument("--overwrite", action="store_true",
                    help="replace an existing run folder given by --out")
     g.add_argument("--quiet", action="store_true",

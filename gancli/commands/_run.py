@@ -1,5 +1,6 @@
 """The start of every train-* command: resolve the config, prepare the run folder,
-write config.yaml. No TensorFlow here: all of this happens before it loads."""
+write config.yaml. No TensorFlow here: the command loads it after `start` returns, so
+a config error answers without it (a `check` that downloads MNIST loads it early)."""
 from __future__ import annotations
 
 import argparse

@@ -133,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
                           "or --weights), or --samples FILE.npz")
     if args.n < 10:
         raise ConfigError(f"--n must be at least 10, got {args.n}")
-    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
+    tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
+    tfenv.import_quietly()  # TensorFlow loads only once the flags are good
     if args.samples:
         kind, samples = _read_samples(args.samples, args.n)
         src = _Source(samples=samples)

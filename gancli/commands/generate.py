@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n must be positive, got {args.n}")
     if args.discriminator and not args.nice:
         raise ConfigError("--discriminator is used only with --nice")
-    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
+    tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
+    tfenv.import_quietly()  # TensorFlow loads only once the flags are good
 
     from gancli import generation as gen
     from gancli import saved_models as saved

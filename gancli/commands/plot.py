@@ -27,14 +27,15 @@ NAME = "plot"
 GENERATORS = ("generator.keras", "generator.h5")
 DISCRIMINATORS = ("discriminator.keras", "discriminator.h5")
 N_VECTORS = 200  # vectors per side in the per-sample discriminator plot
-KNOWN = {  # column -> (title, how to read it)
+KNOWN = {  # metrics.csv column (reporters/dist.py, evaluation/during.py) -> (title, reading)
     "w1": ("Wasserstein-1 distance to the target", "lower is better"),
     "ks": ("Kolmogorov-Smirnov statistic", "lower is better"),
-    "fid": ("Fréchet distance (classifier features)", "lower is better"),
+    "frechet_distance": ("Fréchet distance (classifier features)", "lower is better"),
     "classifier_score": ("classifier score", "higher is better"),
+    "mean_confidence": ("mean top-class confidence", "higher is better"),
     "precision": ("precision (k = 3)", "higher is better"),
     "recall": ("recall (k = 3)", "higher is better"),
-    "modes": ("modes covered", "higher is better"),
+    "modes_covered": ("classes with >= 5 % of samples", "higher is better"),
     "class_entropy": ("entropy of the class histogram", "higher is better"),
     "swd": ("sliced Wasserstein distance", "lower is better"),
 }
@@ -65,7 +66,7 @@ def add_parser(sub) -> None:
                    help="EMA smoothing factor of the curves, 0 (none) to below 1 "
                         "(default: 0.9)")
     _args.add_gpu_memory_flag(p)
-    p.set_defaults(func=run, needs_tensorflow=False)  # imports it only for D plots
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

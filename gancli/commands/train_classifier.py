@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be positive, got {args.epochs}")
+    tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
+    tfenv.import_quietly()  # TensorFlow loads only once the flags are good
     split = evaluation.real_split(args.dataset, args.data, args.channels, args.image_size,
                                   background=args.background, crop=args.crop)
     data = split.train
@@ -60,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"{data.name} has no class labels to train a classifier on (a folder "
                         "dataset needs one subfolder per class)")
     epochs = args.epochs or classifier.auto_epochs(len(data.images))
-    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
     tfenv.warn_gpus_unseen(NAME)
     t0 = time.time()
     model = classifier.train_classifier(data.images, data.labels, data.num_classes,

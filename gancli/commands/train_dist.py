@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from gancli import tfenv
 from gancli.commands import _args, _run
 from gancli.config import DistConfig
 from gancli.presets import DEFAULT_PRESET, PRESETS
@@ -33,17 +34,17 @@ def run(args: argparse.Namespace) -> int:
     cfg, out = _run.resolve(args, NAME, DistConfig)
     session = _run.prepare(args, NAME, _normal_shorthand(cfg, **shorthand), out)
     cfg = session.cfg
+    tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
+    tfenv.import_quietly()  # TensorFlow loads only once the config is good
 
     from gancli import distmetrics
     from gancli.config import parse_target
     from gancli.data.dist import DistSource
     from gancli.models import dist as models
     from gancli.reporters.dist import DistReporter
-    from gancli import tfenv
     from gancli.training import distribute, precision, runner
     from gancli.training.setup import make_trainer, seed_everything
 
-    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
     tfenv.warn_gpus_unseen(NAME)
     strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)

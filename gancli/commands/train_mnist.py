@@ -6,6 +6,7 @@ import dataclasses
 import math
 import sys
 
+from gancli import tfenv
 from gancli.commands import _args, _run
 from gancli.config import ImageConfig
 from gancli.presets import DEFAULT_PRESET, PRESETS
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, out = _run.resolve(args, NAME, ImageConfig)
     cfg, data, per_epoch = _load_data(cfg, asked)
     session = _run.prepare(args, NAME, cfg, out)
+    tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
+    tfenv.import_quietly()  # TensorFlow loads only once the config and the data are good
 
     from gancli.data.image_source import ImageSource
 
@@ -65,11 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     from gancli.models import images as models
     from gancli.reporters.images import ImageReporter
-    from gancli import tfenv
     from gancli.training import distribute, precision, runner
     from gancli.training.setup import make_trainer, seed_everything
 
-    tfenv.set_gpu_memory(args.gpu_memory)  # before any device work
     tfenv.warn_gpus_unseen(NAME)
     strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)

@@ -118,7 +118,10 @@ def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 
 def download(dataset: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """MNIST / Fashion-MNIST / CIFAR-10 through Keras' loader (downloads once, cached by
     Keras): (x, y) of the train or test split."""
-    import keras  # lazy: pulls in TensorFlow, only needed when downloading
+    from gancli.tfenv import import_quietly
+
+    import_quietly()  # Keras pulls in TensorFlow: only needed when downloading
+    import keras
 
     try:
         train, test = getattr(keras.datasets, dataset).load_data()
