@@ -181,14 +181,20 @@ IMAGE_MODELS = ("seed-classic", "dcgan", "wgan")
 CROPS = ("center", "none")
 
 
+DEFAULT_EPOCHS = 20  # train-mnist's length when neither --epochs, --steps nor --max_minutes is set
+
+
 @dataclass(frozen=True)
 class ImageConfig(TrainConfig):
     """train-mnist: convolutional GANs on MNIST-like images (seeds 000, 002, 003)."""
 
-    steps: int | None = opt(None, "cap on generator steps (0: build and write config only)",
+    steps: int | None = opt(None, "generator steps to train, capped by --epochs when that is "
+                            "set (0: build and write config only)",
                             minimum=0, unset="none, --epochs decides")
-    epochs: int = opt(20, "passes over the training images (each D step sees one batch)",
-                      minimum=1)
+    epochs: int | None = opt(None, "passes over the training images (each D step sees one "
+                             "batch); a cap on --steps when both are set", minimum=1,
+                             unset=f"none: {DEFAULT_EPOCHS} epochs, or no cap when --steps or "
+                             "--max_minutes decides")
     dataset: str = opt("mnist", "mnist | fashion_mnist (Keras loader, or Debian's "
                        "dataset-fashion-mnist when installed) | cifar10 (Keras loader, or "
                        "--data) | folder (your images, --data)", choices=DATASETS)

@@ -3,6 +3,7 @@ run writes, the presets, --epochs/--steps/--max_minutes, exact resume, the seed'
 flags, `generate` on the result, folder datasets and one-line errors."""
 import gzip
 import json
+import math
 import os
 import shutil
 import struct
@@ -243,6 +244,36 @@ def test_max_minutes_stops_cleanly_and_saves(root, data):
     assert sorted(run.glob("checkpoints/ckpt-*.npz"))[-1].name == f"ckpt-{meta['step']:08d}.npz"
     assert steps_of(run)[-1] == meta["step"]
     assert "time limit" in (run / "log.txt").read_text(encoding="utf-8")
+
+
+def test_run_length_rules():
+    from gancli.commands.train_mnist import run_length
+    from gancli.config import DEFAULT_EPOCHS, ImageConfig
+
+    def length(**kw):
+        return run_length(ImageConfig(**kw), per_epoch=10)
+
+    assert length() == DEFAULT_EPOCHS * 10                   # nothing set: 20 epochs
+    assert length(max_minutes=5) == math.inf                 # the time alone decides
+    assert length(steps=500) == 500                          # --steps alone: no epoch cap
+    assert length(steps=500, epochs=3) == 30                 # --epochs caps --steps
+    assert length(epochs=3, max_minutes=5) == 30
+    assert length(steps=0, max_minutes=5) == 0
+
+
+@pytest.mark.slow
+def test_max_minutes_alone_runs_past_the_default_epochs(root, data, capsys):
+    # 32 images at batch 16: 2 steps an epoch, so the old 20-epoch cap was 40 steps
+    run = train(root / "time-alone", "--n_train", "32", "--max_minutes", "0.15", "--seed", "1",
+                "--sample_every", "50", "--checkpoint_every", "1000", data=data)
+    meta = sidecar(run)
+    assert meta["step"] > 20 * 2 and meta["epochs"] == meta["step"] // 2
+    log = (run / "log.txt").read_text(encoding="utf-8")
+    assert "time limit of 0.15 min reached" in log and f"step {meta['step']}  " in log
+    code, err = main(["train-mnist", "--out", root / "decay", *TINY, "--data", data,
+                      "--max_minutes", "1", "--lr_decay"], capsys)
+    assert_one_line_error(code, err, "--lr_decay", "--steps or --epochs", prefix=PREFIX)
+    assert not (root / "decay").exists()
 
 
 # ------------------------------------------------------------------------ 4. resume

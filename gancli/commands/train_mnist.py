@@ -8,7 +8,8 @@ import sys
 
 from gancli import tfenv
 from gancli.commands import _args, _run
-from gancli.config import ImageConfig
+from gancli.config import DEFAULT_EPOCHS, ImageConfig
+from gancli.errors import ConfigError
 from gancli.presets import DEFAULT_PRESET, PRESETS
 
 NAME = "train-mnist"
@@ -53,18 +54,32 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
     return cfg, data, per_epoch
 
 
+def run_length(cfg: ImageConfig, per_epoch: int) -> float:
+    """Generator steps to train: --steps, capped by --epochs when that is set; with
+    neither, --max_minutes alone decides (math.inf: until the time limit), else
+    DEFAULT_EPOCHS epochs."""
+    cap = math.inf if cfg.epochs is None else cfg.epochs * per_epoch
+    if cfg.steps is not None:
+        return min(cfg.steps, cap)
+    if cfg.epochs is None:
+        return math.inf if cfg.max_minutes else DEFAULT_EPOCHS * per_epoch
+    return cap
+
+
 def run(args: argparse.Namespace) -> int:
     # the data is loaded and checked before the run folder is touched
     asked = bool(getattr(args, "conditional", False))  # flags are absent unless given
     cfg, out = _run.resolve(args, NAME, ImageConfig)
     cfg, data, per_epoch = _load_data(cfg, asked)
+    steps = run_length(cfg, per_epoch)
+    if cfg.lr_decay and steps == math.inf:
+        raise ConfigError("--lr_decay decays to 0 at the last step, and a run that --max_minutes "
+                          "alone ends has none: set --steps or --epochs too")
     session = _run.prepare(args, NAME, cfg, out)
     tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
     tfenv.import_quietly()  # TensorFlow loads only once the config and the data are good
 
     from gancli.data.image_source import ImageSource
-
-    steps = cfg.epochs * per_epoch if cfg.steps is None else min(cfg.steps, cfg.epochs * per_epoch)
 
     from gancli.models import images as models
     from gancli.reporters.images import ImageReporter
@@ -97,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
                                    cfg.eval_samples, cfg.noise, cfg.latent_dim, num_classes,
                                    cfg.seed)
     runner.fit(trainer, cfg, session.out, reporter, steps=steps, resume=session.resume,
-               quiet=args.quiet, sidecar={"dataset": data.name,
-                                          "epochs": math.floor(reporter.epoch(steps))},
+               quiet=args.quiet, sidecar={"dataset": data.name},
                command=NAME, evaluator=evaluator)
     return 0

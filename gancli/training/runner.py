@@ -88,7 +88,8 @@ class StopSignals:
 def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | None = None,
         resume: bool = False, quiet: bool = False, sidecar: dict | None = None,
         command: str = "train-dist", evaluator: Evaluator | None = None) -> dict:
-    """Train to `steps` (default cfg.steps) or the time limit; return the last metrics row.
+    """Train to `steps` (default cfg.steps; math.inf: until the time limit) or the time
+    limit; return the last metrics row.
 
     With an `evaluator`, every cfg.eval_every steps (and at the end) its metrics join
     the row and the best generator so far is saved in OUT/best/.
@@ -125,6 +126,9 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | 
     if run.total == 0:
         return run.row
     reporter.finish(trainer)
+    epochs = reporter.epoch(run.step)
+    if epochs is not None:  # passes over the training data completed
+        run.meta["epochs"] = math.floor(epochs)
     export.save_models(trainer, out, dict(run.meta, step=run.step))
     run.log(f"saved {os.path.join(out, 'generator.h5')} (+ .keras, .json) at step {run.step}")
     return run.row
@@ -267,11 +271,17 @@ class _Run:
         if self.cfg.on_nan == "skip":
             row["skipped"] = self.watch.take_skipped()
             skipped = f"  skipped {row['skipped']} updates"
-        self.log(f"step {self.step:>{len(str(self.total))}}/{self.total}  "
+        self.log(f"step {self._progress_text()}  "
                  f"d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}  "
                  f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  "
                  f"{rep.describe(row)}  {rate:.0f} steps/s{skipped}")
         return row
+
+    def _progress_text(self) -> str:
+        """'  500/7080', or '500' when the time limit alone ends the run."""
+        if self.total == math.inf:
+            return str(self.step)
+        return f"{self.step:>{len(str(self.total))}}/{self.total}"
 
     def _update_bar(self, stats, n, dt):
         bar, rep = self.log.bar, self.reporter
@@ -295,5 +305,5 @@ def _progress(total: int, initial: int, quiet: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False,
-                desc="train")
+    return tqdm(total=None if total == math.inf else total, initial=initial, unit="step",
+                dynamic_ncols=True, leave=False, desc="train")
