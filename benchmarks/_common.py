@@ -180,7 +180,7 @@ def paired_ratios(rates: list[float], ref_rates: list[float]) -> tuple[float, fl
 def step_flops(G, D, batch_size: int, n_critic: int = 1, n_gen: int = 1) -> dict:
     """FLOPs of one training step (n_critic D updates + n_gen G updates), by kind.
 
-    From forward FLOPs per sample F_G, F_D (models.images.flops_by_kind: Dense, Conv
+    From forward FLOPs per sample F_G, F_D (_flops.flops_by_kind: Dense, Conv
     layers from their shapes), counting a backward pass as 2 forwards (gradients for
     activations and weights) and 1 forward where only input gradients are needed:
       D update: G forward on b noise + D forward/backward on 2b  = b (F_G + 6 F_D)
@@ -189,7 +189,7 @@ def step_flops(G, D, batch_size: int, n_critic: int = 1, n_gen: int = 1) -> dict
     b (4 F_G + 8 F_D). The seed-style loop is charged the same useful work (its
     GD.train_on_batch also computes D's weight gradients in Keras 3, not counted).
     """
-    from gancli.models.images import flops_by_kind
+    from _flops import flops_by_kind
 
     fg, fd = flops_by_kind(G), flops_by_kind(D)
     return {k: batch_size * (n_critic * (fg[k] + 6 * fd[k]) + n_gen * (3 * fg[k] + 2 * fd[k]))

@@ -21,23 +21,17 @@ import keras
 import numpy as np
 
 from gancli import config
+from gancli.commands import train_dist
 from gancli.config import DistConfig, parse_target
 from gancli.data.dist import DistSource
-from gancli.distmetrics import target_moments
-from gancli.models import dist as models
 from gancli.presets import PRESETS
 from gancli.training import distribute
 from gancli.training.setup import make_trainer, seed_everything
 
 
 def build(cfg):
-    comps = parse_target(cfg.target)
-    scale = target_moments(comps) if cfg.normalize else (0.0, 1.0)
-    G = models.build_generator(cfg.g_arch, cfg.latent_dim, cfg.vector_len, cfg.g_hidden,
-                               cfg.g_activation, scale)
-    D = models.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
-                                   cfg.decorate, cfg.sort_values, scale)
-    return G, D, comps
+    G, D = train_dist.build_models(cfg)  # as the command builds them
+    return G, D, parse_target(cfg.target)
 
 
 class SeedLoop:

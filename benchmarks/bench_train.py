@@ -20,7 +20,7 @@ at round start in brackets: the loop's own working memory), the ratio to the
 reference, GFLOP/s and the % of the CPU's float32 and bfloat16 peaks reached.
 
 FLOPs per step (benchmarks/_common.step_flops), from forward FLOPs per sample F_G and
-F_D counted from layer shapes by gancli.models.images.flops_by_kind (Dense, Conv1D,
+F_D counted from layer shapes by benchmarks/_flops.flops_by_kind (Dense, Conv1D,
 Conv2D, Conv2DTranspose; 2 x multiply-adds): b (4 F_G + 8 F_D) for one D and one G
 update at batch b -- D update: G forward + D forward/backward on [real; fake]
 (b F_G + 6 b F_D); G update: G forward/backward + D forward/backward to its input
@@ -34,12 +34,13 @@ for its Xeon (float32 matmul 190 / conv 220, bfloat16 385 / 445). A step's % of 
 is the time it would take with each kind of FLOP at its peak over the time it took.
 
 seed-classic: the reference runs seed 000's layers (UpSampling2D + Conv2D in G,
-Conv2D in D); gancli trains the same functions with its UpConv2D layer, which
-computes each upsample-then-conv at the lower resolution (~0.36 of those FLOPs,
-same weights, gancli.models.layers), and, when no GPU is seen (as the CLI does),
-D's convs as FastGradConv2D (stock forward, faster gradient routes:
-gancli.models.fastconv); its D also applies each tanh after the max-pool (they
-commute) and stores the Dense kernel transposed (TransposedDense).
+Conv2D in D), as the builders make them; gancli trains the same functions with the
+layers gancli.models.speedups swaps in, as train-mnist does: its UpConv2D layer,
+which computes each upsample-then-conv at the lower resolution (~0.36 of those FLOPs,
+same weights, gancli.models.layers), and, when no GPU is seen, D's convs as
+FastGradConv2D (stock forward, faster gradient routes: gancli.models.fastconv); its D
+also applies each tanh after the max-pool (they commute) and stores the Dense kernel
+transposed (TransposedDense).
 The row "gancli fp32+seed layers" is gancli's loop on the seed's stock layers, so
 the table splits the gain into loop and layers. gancli's image
 presets also share one G forward pass between the D and the G step (reuse_fake:
@@ -98,31 +99,18 @@ def make_cfg(name: str):
                                    overrides={"seed": 0, "batch_size": batch})
 
 
-def build_models(command: str, cfg, fused: bool = True):
-    """G and D from the builders, with the arguments train-dist / train-mnist use.
-    fused=False: seed-classic with the seed's stock layers: UpSampling2D + Conv2D in G
-    instead of gancli's UpConv2D (same function and weights, ~0.36 of the conv FLOPs),
-    in D Conv2D(tanh) before each max-pool and a Dense instead of FastGradConv2D, tanh
-    after the pool and TransposedDense (same function, less work)."""
+def build_models(command: str, cfg, speed_up: bool = True):
+    """G and D as the command builds them (its build_models). speed_up=False, for
+    train-mnist: the builders' stock layers without gancli.models.speedups' swaps (the
+    seed's layers: UpSampling2D + Conv2D in G, Conv2D(tanh) before each max-pool and
+    a Dense in D)."""
     if command == "train-dist":
-        from gancli import distmetrics
-        from gancli.config import parse_target
-        from gancli.models import dist
+        from gancli.commands import train_dist
 
-        scale = distmetrics.target_moments(parse_target(cfg.target)) if cfg.normalize \
-            else (0.0, 1.0)
-        G = dist.build_generator(cfg.g_arch, cfg.latent_dim, cfg.vector_len, cfg.g_hidden,
-                                 cfg.g_activation, scale)
-        D = dist.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
-                                     cfg.decorate, cfg.sort_values, scale)
-        return G, D
-    from gancli.models import images
-    from gancli.training.distribute import has_gpu
+        return train_dist.build_models(cfg)
+    from gancli.commands import train_mnist
 
-    # as train-mnist builds them: FastGradConv2D only where no GPU is seen
-    return (images.build_generator(cfg.model, cfg.latent_dim, IMAGE_SHAPE, fused=fused),
-            images.build_discriminator(cfg.model, IMAGE_SHAPE, fused=fused,
-                                       fast_grads=fused and not has_gpu()))
+    return train_mnist.build_models(cfg, IMAGE_SHAPE, 0, speed_up=speed_up)
 
 
 def synthetic_images():
@@ -135,13 +123,13 @@ def synthetic_images():
 class GancliLoop:
     """GANTrainer.train(n) as the CLI sets it up, at one precision (and XLA or not)."""
 
-    def __init__(self, command, cfg, prec: str, jit: bool, pixels=None, fused=True):
+    def __init__(self, command, cfg, prec: str, jit: bool, pixels=None, speed_up=True):
         from gancli.training import precision
         from gancli.training.setup import make_trainer, seed_everything
 
         seed_everything(cfg.seed)
         with precision.policy(prec):
-            G, D = build_models(command, cfg, fused)
+            G, D = build_models(command, cfg, speed_up)
             if command == "train-dist":
                 from gancli.config import parse_target
                 from gancli.data.dist import DistSource
@@ -168,7 +156,7 @@ def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
     from gancli.training.optimizers import make_optimizer
 
     seed_everything(cfg.seed)
-    G, D = build_models(command, cfg, fused=False)  # the seed's own layers
+    G, D = build_models(command, cfg, speed_up=False)  # the seed's own layers
     if command == "train-dist":
         mu, sd = parse_target(cfg.target)[0]
         shape = (cfg.vector_len,)
@@ -197,7 +185,8 @@ def build_loop(label: str, command: str, cfg, pixels):
     if label == REFERENCE:
         return seed_loop(command, cfg, pixels)
     prec, _, extra = label.removeprefix("gancli ").partition("+")
-    return GancliLoop(command, cfg, prec, extra == "xla", pixels, fused=extra != SEED_LAYERS)
+    return GancliLoop(command, cfg, prec, extra == "xla", pixels,
+                      speed_up=extra != SEED_LAYERS)
 
 
 def _max_peaks(a: dict, b: dict) -> dict:

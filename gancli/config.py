@@ -177,11 +177,17 @@ class DistConfig(TrainConfig):
                 raise ConfigError(f"{key} widths must be positive, got {getattr(self, key)}")
 
 
-IMAGE_MODELS = ("seed-classic", "dcgan", "wgan")
+IMAGE_MODELS = ("seed-classic", "dcgan", "wgan")  # gancli.models.images builds them
 CROPS = ("center", "none")
-
-
 DEFAULT_EPOCHS = 20  # train-mnist's length when neither --epochs, --steps nor --max_minutes is set
+
+
+def image_sides_error(height: int, width: int) -> str | None:
+    """Why the image models cannot make height x width images, or None: every generator
+    doubles its resolution twice from (H/4, W/4)."""
+    if height % 4 or width % 4:
+        return "the networks need sides divisible by 4"
+    return None
 
 
 @dataclass(frozen=True)
@@ -223,8 +229,8 @@ class ImageConfig(TrainConfig):
         super().validate()
         if self.channels not in (0, 1, 3):
             raise ConfigError(f"channels must be 0, 1 or 3, got {self.channels}")
-        if self.image_size % 4:
-            raise ConfigError(f"image_size must be a multiple of 4, got {self.image_size}")
+        if self.image_size and (why := image_sides_error(self.image_size, self.image_size)):
+            raise ConfigError(f"image_size is {self.image_size}; {why}")
         parse_color(self.background, key="background")
         if self.dataset == "folder" and not self.data:
             raise ConfigError("dataset folder needs --data PATH, a folder of images")

@@ -60,9 +60,10 @@ def derivatives(model, x):
     return run()
 
 
-def seed_classic_trainer(seed, batch_size, steps, **d_options):
-    """train-mnist's seed-classic trainer on 64 random 28x28 images, its D built with
-    build_discriminator(**d_options) (fused, fast_grads)."""
+def seed_classic_trainer(seed, batch_size, steps, layers="stock"):
+    """train-mnist's seed-classic trainer on 64 random 28x28 images. layers: "stock"
+    (the builders' layers), "gpu" or "cpu" (models.speedups' swaps as train-mnist makes
+    them with / without a GPU: the "cpu" D also has FastGradConv2D)."""
     import numpy as np
 
     from gancli import config
@@ -70,6 +71,7 @@ def seed_classic_trainer(seed, batch_size, steps, **d_options):
     from gancli.data.image_source import ImageSource
     from gancli.data.images import ImageData
     from gancli.models.images import build_discriminator, build_generator
+    from gancli.models.speedups import speed_up
     from gancli.presets import PRESETS
     from gancli.training.setup import make_trainer, seed_everything
 
@@ -79,7 +81,9 @@ def seed_classic_trainer(seed, batch_size, steps, **d_options):
     images = np.random.default_rng(1).integers(0, 255, (64, 28, 28, 1), np.uint8)
     seed_everything(cfg.seed)
     G = build_generator(cfg.model, cfg.latent_dim, (28, 28, 1))
-    D = build_discriminator(cfg.model, (28, 28, 1), **d_options)
+    D = build_discriminator(cfg.model, (28, 28, 1))
+    if layers != "stock":
+        G, D = (speed_up(m, gpu=layers == "gpu") for m in (G, D))
     return make_trainer(cfg, G, D, ImageSource(ImageData(images, None, 0, "t")),
                         steps=steps)
 

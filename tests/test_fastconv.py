@@ -13,6 +13,7 @@ from gancli import cli
 from gancli.models import fastconv
 from gancli.models.fastconv import FastGradConv2D
 from gancli.models.images import build_discriminator
+from gancli.models.speedups import speed_up
 from gancli.training import export
 from helpers import assert_close_to_scale, derivatives, seed_classic_trainer
 
@@ -38,7 +39,7 @@ def _pair(h, c_in, c_out, k, padding, strides, seed=0):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
 def test_same_function_and_gradients_as_conv2d(case):
     x, stock, fast = _pair(*case)
-    assert fast._fast(x, fast.kernel) == (case[5] == 1)
+    assert fast._fast(x) == (case[5] == 1)
     want, got = derivatives(stock, x), derivatives(fast, x)
     np.testing.assert_array_equal(got[0], want[0])  # the forward pass is the stock conv
     assert_close_to_scale(tf.nest.flatten(got[1:]), tf.nest.flatten(want[1:]), 2e-5)
@@ -68,7 +69,7 @@ def test_under_bfloat16_policy_as_close_to_float32_as_conv2d():
         for layer in layers:
             layer.build(x.shape)
             layer.set_weights(stock.get_weights())
-        assert layers[1]._fast(tf.cast(x, tf.bfloat16), layers[1].kernel)
+        assert layers[1]._fast(tf.cast(x, tf.bfloat16))
         results = [derivatives(layer, x) for layer in layers]
     finally:
         keras.config.set_dtype_policy(policy)
@@ -82,14 +83,16 @@ def test_under_bfloat16_policy_as_close_to_float32_as_conv2d():
 
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_seed_classic_discriminator_exports_stock_layers(num_classes):
-    D = build_discriminator("seed-classic", (28, 28, 1), num_classes, fast_grads=True)
+    D = speed_up(build_discriminator("seed-classic", (28, 28, 1), num_classes), gpu=False)
     assert sum(isinstance(layer, FastGradConv2D) for layer in D.layers) == 2
     stock = export.stock(D)
     assert not any(isinstance(layer, FastGradConv2D) for layer in stock.layers)
     assert [layer.name for layer in stock.layers] == [layer.name for layer in D.layers]
     x = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
     inputs = [x, np.arange(4, dtype=np.int32)] if num_classes else x
-    np.testing.assert_array_equal(stock(inputs), D(inputs))
+    # the Dense and the TransposedDense sum in different orders (1 float32 ulp apart on
+    # an AVX512-BF16 CPU): equal to 1e-5 of the logits' scale
+    assert_close_to_scale([stock(inputs)], [D(inputs)], 1e-5)
 
 
 _RELOAD_D = """
@@ -130,13 +133,14 @@ def test_train_mnist_seed_classic_saves_a_stock_discriminator(tmp_path):
 
 @pytest.mark.slow
 def test_seed_classic_trains_the_same_with_fast_gradients(tmp_path):
-    """Five steps of the CLI's seed-classic trainer: the stock and the FastGradConv2D
-    discriminator give the same weights within float tolerance; a checkpoint of the
-    fast one restores into the stock one (a run moved from a CPU to a GPU box)."""
+    """Five steps of the CLI's seed-classic trainer: with the stock Conv2D (as on a GPU
+    box) and the FastGradConv2D discriminator (on a CPU) give the same weights within
+    float tolerance; a checkpoint of the fast one restores into the stock one (a run
+    moved from a CPU to a GPU box)."""
     from gancli.training import checkpoint
 
     def trainer(fast):
-        return seed_classic_trainer(3, 8, 5, fast_grads=fast)
+        return seed_classic_trainer(3, 8, 5, layers="cpu" if fast else "gpu")
 
     def weights(t):
         return [v.numpy() for v in t.G.trainable_variables + t.D.trainable_variables]

@@ -1,15 +1,24 @@
-"""seed-classic's fused discriminator: tanh after each max-pool and a TransposedDense
-compute the seed's function, from the seed's initial weights, with the seed's
-gradients; saved, it is stock Keras layers."""
+"""seed-classic's fused discriminator (models.speedups): tanh after each max-pool and a
+TransposedDense compute the seed's function, from the seed's initial weights, with
+the seed's gradients; saved, it is stock Keras layers; checkpoints hold the stock
+layout, old ones (by position, before format 2) still restore."""
+import json
+import os
+import sys
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from gancli.models.images import build_discriminator, flops_by_kind
+from gancli.models.images import build_discriminator
 from gancli.models.layers import TransposedDense
-from gancli.training import export
+from gancli.models.speedups import speed_up
+from gancli.training import checkpoint, export
 from helpers import assert_close_to_scale, derivatives, seed_classic_trainer
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
+from _flops import flops_by_kind  # noqa: E402
 
 
 def _like(arrays, reference):
@@ -37,7 +46,7 @@ def test_transposed_dense_is_dense_with_its_kernel_stored_transposed(tmp_path):
     assert_close_to_scale([got[1]] + _like(got[2], want[2]), [want[1]] + list(want[2]), 1e-5)
     assert_close_to_scale(_like(got[3], want[3]), want[3], 1e-5)
 
-    stock = mine.stock_layers()
+    (stock,) = mine.stock_layers()
     assert type(stock) is keras.layers.Dense and tuple(stock.kernel.shape) == (40, 24)
     np.testing.assert_allclose(stock(x), mine(x), atol=1e-6)
     with pytest.raises(ValueError, match="batch, features"):
@@ -53,13 +62,11 @@ def test_transposed_dense_is_dense_with_its_kernel_stored_transposed(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fast_grads", [False, True])
-def test_fused_seed_classic_d_has_the_seed_d_function_and_gradients(fast_grads):
+@pytest.mark.parametrize("gpu", [True, False])
+def test_fused_seed_classic_d_has_the_seed_d_function_and_gradients(gpu):
     keras.utils.set_random_seed(7)
-    seed_d = build_discriminator("seed-classic", (28, 28, 1), fused=False)
-    keras.utils.set_random_seed(7)
-    fused = build_discriminator("seed-classic", (28, 28, 1), fused=True,
-                                fast_grads=fast_grads)
+    seed_d = build_discriminator("seed-classic", (28, 28, 1))
+    fused = speed_up(seed_d, gpu=gpu)
     names = [type(layer).__name__ for layer in fused.layers]
     assert names.count("Activation") == 2 and "TransposedDense" in names
     assert "Activation" not in [type(layer).__name__ for layer in seed_d.layers]
@@ -84,7 +91,7 @@ def test_fused_seed_classic_d_has_the_seed_d_function_and_gradients(fast_grads):
 
 
 def test_fused_seed_classic_d_exports_stock_keras_layers():
-    D = build_discriminator("seed-classic", (28, 28, 1), 10, fused=True, fast_grads=True)
+    D = speed_up(build_discriminator("seed-classic", (28, 28, 1), 10), gpu=False)
     stock = export.stock(D)
     kinds = {type(layer).__module__.split(".")[0] for layer in stock.layers}
     assert kinds == {"keras"}
@@ -95,35 +102,69 @@ def test_fused_seed_classic_d_exports_stock_keras_layers():
     np.testing.assert_allclose(stock(inputs), D(inputs), atol=1e-5)
 
 
+def _variables(groups):
+    return [v for obj in groups.values() for v in (obj if isinstance(obj, list)
+                                                   else obj.variables)]
+
+
+def _state(t):
+    return [np.asarray(v.numpy()) for v in _variables(t.state_variables())]
+
+
+def _assert_states(a, b, compare):
+    """a's and b's state, each pair compared in the layout of a (b's TransposedDense
+    kernel and its slots transposed when a holds the stock Dense, and the other way)."""
+    sa, sb = _state(a), _state(b)
+    assert len(sa) == len(sb)
+    for x, y in zip(sa, sb):
+        compare(x, y if x.shape == y.shape else y.T)
+
+
 @pytest.mark.slow
-def test_checkpoints_move_between_the_seed_and_the_fused_discriminator(tmp_path):
-    """A seed-classic checkpoint written with the seed's stock D (gancli before the
-    fused D) resumes into the fused one -- TransposedDense's kernel and its momentum
-    restored transposed -- and trains on as the stock one does; and back."""
-    from gancli.training import checkpoint
-
-    def trainer(fused):
-        return seed_classic_trainer(5, 8, 5, fused=fused)
-
-    def state(t):
-        return [v.numpy() for vs in t.state_variables().values() for v in vs]
-
-    seed_layers = trainer(False)
-    seed_layers.train(3)
-    path = checkpoint.save(seed_layers.state_variables(), str(tmp_path), 3, {})
-    fused = trainer(True)
-    checkpoint.restore(fused.state_variables(), path)
-    moved = [(a, b) for a, b in zip(state(seed_layers), state(fused)) if a.shape != b.shape]
-    assert len(moved) == 2  # the kernel and its momentum
-    for a, b in zip(state(seed_layers), state(fused)):
-        np.testing.assert_array_equal(b, a if a.shape == b.shape else a.T)
-    seed_layers.train(2)
-    fused.train(2)
-    for a, b in zip(state(seed_layers), state(fused)):
-        np.testing.assert_allclose(b, a if a.shape == b.shape else a.T, atol=1e-5, rtol=1e-4)
-
-    back = trainer(False)
+def test_checkpoints_move_between_the_seed_and_the_fast_layers(tmp_path):
+    """A checkpoint holds the stock layout whichever layers wrote it: one from the fast
+    layers (a CPU box) resumes into the stock layers (a GPU box) and trains on as the
+    fast one does, and back; TransposedDense's kernel and its Adam slots transposed."""
+    fast = seed_classic_trainer(5, 8, 5, layers="cpu")
+    fast.train(3)
+    path = checkpoint.save(fast.state_variables(), str(tmp_path), 3, {})
+    with np.load(path) as z:
+        assert z["D/features/kernel"].shape == (3200, 1024)
+        assert z["d_opt/features/kernel/momentum"].shape == (3200, 1024)
+        assert not [k for k in z.files if "kernel_t" in k]
+    stock = seed_classic_trainer(5, 8, 5, layers="stock")
+    checkpoint.restore(stock.state_variables(), path)
+    _assert_states(fast, stock, np.testing.assert_array_equal)
+    fast.train(2)
+    stock.train(2)
+    _assert_states(fast, stock, lambda x, y: np.testing.assert_allclose(y, x, atol=1e-5,
+                                                                         rtol=1e-4))
+    back = seed_classic_trainer(5, 8, 5, layers="cpu")
     checkpoint.restore(back.state_variables(),
-                       checkpoint.save(fused.state_variables(), str(tmp_path), 5, {}))
-    for a, b in zip(state(back), state(fused)):
-        np.testing.assert_array_equal(a, b if a.shape == b.shape else b.T)
+                       checkpoint.save(stock.state_variables(), str(tmp_path), 5, {}))
+    _assert_states(stock, back, np.testing.assert_array_equal)
+
+
+def _save_by_position(groups, path):
+    """A checkpoint as gancli wrote them before format 2: GROUP/I in variable order,
+    the variables' Keras paths and shapes in the metadata."""
+    arrays, names = {}, {}
+    for group, obj in groups.items():
+        variables = obj if isinstance(obj, list) else obj.variables
+        names[group] = [f"{getattr(v, 'path', v.name)}{list(v.shape)}" for v in variables]
+        arrays.update({f"{group}/{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
+    arrays["__meta__"] = np.frombuffer(json.dumps({"step": 3, "names": names}).encode(),
+                                       np.uint8)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("old, new", [("cpu", "stock"), ("stock", "cpu")])
+def test_checkpoints_from_before_paths_still_restore(tmp_path, old, new):
+    """Old seed-classic runs resume: with the fused D (kernel_t, restored transposed
+    into a stock Dense) or with the seed's stock D (into a TransposedDense)."""
+    before = seed_classic_trainer(5, 8, 5, layers=old)
+    before.train(2)
+    _save_by_position(before.state_variables(), tmp_path / "ckpt-00000003.npz")
+    after = seed_classic_trainer(5, 8, 5, layers=new)
+    checkpoint.restore(after.state_variables(), str(tmp_path / "ckpt-00000003.npz"))
+    _assert_states(before, after, np.testing.assert_array_equal)

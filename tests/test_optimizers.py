@@ -96,11 +96,8 @@ def _rates(ckpt_dir, step):
     """(D's, G's) learning rate saved in the checkpoint of `step`."""
     from gancli.training import checkpoint
 
-    path = checkpoint.path_for(str(ckpt_dir), step)
-    names = checkpoint.read_meta(path)["names"]
-    with np.load(path) as z:
-        return tuple(float(z[f"{group}/{i}"]) for group in ("d_opt", "g_opt")
-                     for i, name in enumerate(names[group]) if "learning_rate" in name)
+    with np.load(checkpoint.path_for(str(ckpt_dir), step)) as z:  # arrays stored by path
+        return tuple(float(z[f"{group}/learning_rate"]) for group in ("d_opt", "g_opt"))
 
 
 def test_lr_decay_extended_on_resume_continues_without_a_jump(tmp_path):

@@ -28,6 +28,21 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def build_models(cfg: DistConfig):
+    """(G, D) as train-dist trains them, built in the caller's scope and dtype policy."""
+    from gancli import distmetrics
+    from gancli.config import parse_target
+    from gancli.models import dist
+
+    scale = (distmetrics.target_moments(parse_target(cfg.target)) if cfg.normalize
+             else (0.0, 1.0))
+    G = dist.build_generator(cfg.g_arch, cfg.latent_dim, cfg.vector_len, cfg.g_hidden,
+                             cfg.g_activation, scale)
+    D = dist.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
+                                 cfg.decorate, cfg.sort_values, scale)
+    return G, D
+
+
 def run(args: argparse.Namespace) -> int:
     # --mean/--std are not config keys: they edit the target of the resolved config
     shorthand = {k: vars(args).pop(k) for k in ("mean", "std") if k in vars(args)}
@@ -37,10 +52,8 @@ def run(args: argparse.Namespace) -> int:
     tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
     tfenv.import_quietly()  # TensorFlow loads only once the config is good
 
-    from gancli import distmetrics
     from gancli.config import parse_target
     from gancli.data.dist import DistSource
-    from gancli.models import dist as models
     from gancli.reporters.dist import DistReporter
     from gancli.training import distribute, precision, runner
     from gancli.training.setup import make_trainer, seed_everything
@@ -49,14 +62,10 @@ def run(args: argparse.Namespace) -> int:
     strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)
     prec, _ = precision.resolve(cfg.precision)  # the models' dtype policy; logged by fit
-    comps = parse_target(cfg.target)
-    scale = distmetrics.target_moments(comps) if cfg.normalize else (0.0, 1.0)
     with distribute.scope(strategy), precision.policy(prec):
-        G = models.build_generator(cfg.g_arch, cfg.latent_dim, cfg.vector_len, cfg.g_hidden,
-                                   cfg.g_activation, scale)
-        D = models.build_discriminator(cfg.vector_len, cfg.d_hidden, cfg.d_activation,
-                                       cfg.decorate, cfg.sort_values, scale)
-        trainer = make_trainer(cfg, G, D, DistSource(comps, cfg.vector_len), strategy=strategy,
+        G, D = build_models(cfg)
+        source = DistSource(parse_target(cfg.target), cfg.vector_len)
+        trainer = make_trainer(cfg, G, D, source, strategy=strategy,
                                jit_compile=distribute.use_jit(cfg.jit, strategy, on_cpu=True))
     reporter = DistReporter(cfg, session.out, cfg.seed)
     evaluator = None

@@ -33,14 +33,15 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
     """The training images, checked against the config -> (config, data, generator
     steps per epoch). A preset's `conditional` gives way on data without labels (the
     config that is written says so); an explicit --conditional there is an error."""
+    from gancli.config import image_sides_error
     from gancli.data.images import load_images
     from gancli.errors import DataError
 
     data = load_images(cfg.dataset, cfg.data, cfg.n_train, cfg.channels, cfg.image_size,
                        cfg.background, cfg.crop)
-    if data.images.shape[1] % 4 or data.images.shape[2] % 4:
-        raise DataError(f"images are {data.images.shape[1]}x{data.images.shape[2]}; the "
-                        "networks need sides divisible by 4: pass --image_size (e.g. 28 or 32)")
+    h, w = data.images.shape[1:3]
+    if why := image_sides_error(h, w):
+        raise DataError(f"images are {h}x{w}; {why}: pass --image_size (e.g. 28 or 32)")
     if cfg.conditional and not data.num_classes:
         if asked_conditional:
             raise DataError(f"--conditional needs labels, and {data.name} has none")
@@ -66,6 +67,23 @@ def run_length(cfg: ImageConfig, per_epoch: int) -> float:
     return cap
 
 
+def build_models(cfg: ImageConfig, shape: tuple[int, int, int], num_classes: int,
+                 speed_up: bool = True):
+    """(G, D) as train-mnist trains them, built in the caller's distribution scope and
+    dtype policy: the stock builders, then models.speedups' faster CPU layers
+    (FastGradConv2D only without a GPU). speed_up=False: the stock layers alone
+    (the benchmark's "seed layers" rows)."""
+    from gancli.models import images, speedups
+    from gancli.training.distribute import has_gpu
+
+    G = images.build_generator(cfg.model, cfg.latent_dim, shape, num_classes)
+    D = images.build_discriminator(cfg.model, shape, num_classes)
+    if not speed_up:
+        return G, D
+    gpu = has_gpu()
+    return speedups.speed_up(G, gpu), speedups.speed_up(D, gpu)
+
+
 def run(args: argparse.Namespace) -> int:
     # the data is loaded and checked before the run folder is touched
     asked = bool(getattr(args, "conditional", False))  # flags are absent unless given
@@ -80,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
     tfenv.import_quietly()  # TensorFlow loads only once the config and the data are good
 
     from gancli.data.image_source import ImageSource
-
-    from gancli.models import images as models
     from gancli.reporters.images import ImageReporter
     from gancli.training import distribute, precision, runner
     from gancli.training.setup import make_trainer, seed_everything
@@ -93,10 +109,7 @@ def run(args: argparse.Namespace) -> int:
     num_classes = data.num_classes if cfg.conditional else 0
     shape = tuple(int(d) for d in data.images.shape[1:])
     with distribute.scope(strategy), precision.policy(prec):
-        G = models.build_generator(cfg.model, cfg.latent_dim, shape, num_classes)
-        # FastGradConv2D's gradient routes were measured faster on CPUs only
-        D = models.build_discriminator(cfg.model, shape, num_classes,
-                                       fast_grads=not distribute.has_gpu())
+        G, D = build_models(cfg, shape, num_classes)
         trainer = make_trainer(cfg, G, D, ImageSource(data, cfg.conditional), steps=steps,
                                strategy=strategy,
                                jit_compile=distribute.use_jit(cfg.jit, strategy))

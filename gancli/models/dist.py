@@ -13,8 +13,10 @@ from gancli.models.layers import Decorate, SortValues
 F32 = "float32"
 
 
-def _act(name: str):
-    return layers.LeakyReLU(0.2) if name == "leaky_relu" else layers.Activation(name)
+def _act(name: str, layer_name: str):
+    if name == "leaky_relu":
+        return layers.LeakyReLU(0.2, name=layer_name)
+    return layers.Activation(name, name=layer_name)
 
 
 def build_generator(arch: str, latent_dim: int, vector_len: int, hidden: Sequence[int],
@@ -35,17 +37,17 @@ def build_generator(arch: str, latent_dim: int, vector_len: int, hidden: Sequenc
         # Dense on the last axis of (latent_dim, 1) is seed 000's Conv1D(h, 1): the same
         # function and the same initial weights (kernel (1, h), not (1, 1, h)), and at
         # the seed's batch of 10 its training step ran ~2x faster on CPU (bench_train)
-        h = layers.Reshape((latent_dim, 1))(z)
-        for width, act in zip(hidden, activations):
-            h = layers.Dense(width)(h)
-            h = _act(act)(h)
-        h = layers.Dense(1, dtype=F32)(h)
-        out = layers.Flatten(dtype=F32)(h)
+        h = layers.Reshape((latent_dim, 1), name="reshape")(z)
+        for i, (width, act) in enumerate(zip(hidden, activations), 1):
+            h = layers.Dense(width, name=f"dense{i}")(h)
+            h = _act(act, f"act{i}")(h)
+        h = layers.Dense(1, dtype=F32, name="out")(h)
+        out = layers.Flatten(dtype=F32, name="flatten")(h)
     elif arch == "mlp":
         h = z
-        for width, act in zip(hidden, activations):
-            h = _act(act)(layers.Dense(width)(h))
-        out = layers.Dense(vector_len, dtype=F32)(h)
+        for i, (width, act) in enumerate(zip(hidden, activations), 1):
+            h = _act(act, f"act{i}")(layers.Dense(width, name=f"dense{i}")(h))
+        out = layers.Dense(vector_len, dtype=F32, name="out")(h)
     else:
         raise ValueError(f"unknown generator arch {arch!r}")
     out = layers.Rescaling(scale[1], offset=scale[0], name="values", dtype=F32)(out)
@@ -61,10 +63,10 @@ def build_discriminator(vector_len: int, hidden: Sequence[int], activation: str,
     x = keras.Input((vector_len,), name="values")
     h = layers.Rescaling(1.0 / scale[1], offset=-scale[0] / scale[1], name="standardize",
                          dtype=F32)(x)
-    h = SortValues(dtype=F32)(h) if sort else h
+    h = SortValues(dtype=F32, name="sort")(h) if sort else h
     if decorate:
-        h = Decorate(dtype=F32)(h)
-    for width in hidden:
-        h = _act(activation)(layers.Dense(width)(h))
+        h = Decorate(dtype=F32, name="decorate")(h)
+    for i, width in enumerate(hidden, 1):
+        h = _act(activation, f"act{i}")(layers.Dense(width, name=f"dense{i}")(h))
     out = layers.Dense(1, name="logit", dtype=F32)(h)
     return keras.Model(x, out, name="discriminator")

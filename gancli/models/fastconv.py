@@ -19,15 +19,17 @@ Anything else -- strides or dilation other than 1, groups, channels-first, shape
 not known when traced -- keeps the stock gradient. The forward pass is the stock
 conv, so TensorFlow still fuses it with the bias and activation.
 
-Use it on CPUs only (gancli.models.images.build_discriminator(fast_grads=...)): GPUs'
-cuDNN gradients were not measured against it. Saved discriminators hold stock
-Conv2D layers (gancli.training.export.stock). Measured by
+gancli.models.speedups swaps it in for the Conv2D layers where a fast route applies
+(`pays`), on CPUs only: GPUs' cuDNN gradients were not measured against it. Saved
+discriminators hold stock Conv2D layers (gancli.training.export.stock). Measured by
 benchmarks/bench_train.py (the "seed layers" row trains gancli's loop without it).
 """
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from gancli.models.layers import StockForm
 
 FILTER_TRICK_MIN_CHANNELS = 32
 
@@ -93,27 +95,30 @@ def conv2d(x, kernel, padding: str):
     return conv(x, kernel)
 
 
+def pays(conv: keras.layers.Conv2D) -> bool:
+    """Whether a built Conv2D's gradients would take a fast route above."""
+    c_in = conv.kernel.shape[2]
+    return (keras.backend.backend() == "tensorflow"
+            and tuple(conv.strides) == (1, 1) and tuple(conv.dilation_rate) == (1, 1)
+            and conv.groups == 1 and conv.data_format == "channels_last"
+            and (c_in == 1 or c_in >= FILTER_TRICK_MIN_CHANNELS))
+
+
 @keras.saving.register_keras_serializable(package="gancli")
-class FastGradConv2D(keras.layers.Conv2D):
+class FastGradConv2D(StockForm, keras.layers.Conv2D):
     """keras.layers.Conv2D (same config, same weights) with the gradients above."""
 
-    def _fast(self, inputs, kernel) -> bool:
-        c_in = kernel.shape[2]
-        return (keras.backend.backend() == "tensorflow"
-                and tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)
-                and self.groups == 1 and self.data_format == "channels_last"
-                and None not in tuple(inputs.shape[1:])
-                and (c_in == 1 or c_in >= FILTER_TRICK_MIN_CHANNELS))
+    def _fast(self, inputs) -> bool:
+        return pays(self) and None not in tuple(inputs.shape[1:])
 
     def convolution_op(self, inputs, kernel):
-        if not self._fast(inputs, kernel):
+        if not self._fast(inputs):
             return super().convolution_op(inputs, kernel)
         return conv2d(keras.ops.cast(inputs, self.compute_dtype),
                       keras.ops.cast(kernel, self.compute_dtype), self.padding.upper())
 
-    def stock_layers(self) -> keras.layers.Conv2D:
-        """The stock Conv2D with this layer's config and weights (built)."""
+    def stock_layers(self) -> list:
         conv = keras.layers.Conv2D.from_config(self.get_config())
         conv.build((None, None, None, self.kernel.shape[2]))
         conv.set_weights(self.get_weights())
-        return conv
+        return [conv]

@@ -11,13 +11,10 @@ Both sides take a class label when `num_classes > 0`:
   logit = Dense(1)(h) + <Embedding(num_classes, |h|)(label), h>, where h is the
   feature vector that feeds D's final Dense. The inner product is a stock
   `Dot(axes=1)` layer.
-Only stock Keras layers are saved (no Lambda, no gancli layers), so a saved
-generator or discriminator opens with `keras.models.load_model` alone. seed-classic's
-generator trains with gancli's UpConv2D (the seed's UpSampling2D + Conv2D computed at
-the lower resolution), its discriminator with tanh after each max-pool and a
-TransposedDense (Dense with its kernel stored (units, in)) and, on CPUs, with
-FastGradConv2D (Conv2D with faster gradients). Each of these layers gives its stock
-Keras equivalent through `stock_layers()`, which training/export.py saves.
+The builders make stock Keras layers only, with names that are stable (checkpoints
+restore by layer / weight name). For training, gancli.models.speedups swaps in
+faster CPU forms of some of them; saved models hold the stock layers again
+(gancli.training.export.stock), so they open with `keras.models.load_model` alone.
 
 Built under a mixed-precision policy (--precision bf16/fp16), the layers compute in
 16 bits except the ones that make the outputs -- G's "image" layer, D's logit (and
@@ -25,30 +22,24 @@ the projection) -- which are pinned to float32: images and logits are float32.
 """
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import layers
 
-from gancli.models.fastconv import FastGradConv2D
-from gancli.models.layers import TransposedDense, UpConv2D
-
-ARCHS = ("seed-classic", "dcgan", "wgan")  # names used by config
+from gancli.config import IMAGE_MODELS, image_sides_error
 
 LABEL_EMBED_DIM = 50  # width of G's label embedding, as in the Keras cGAN/ACGAN examples
 
 
 def _check(arch: str, image_shape) -> tuple[int, int, int]:
-    if arch not in ARCHS:
-        raise ValueError(f"unknown image model {arch!r}; valid: {', '.join(ARCHS)}")
+    if arch not in IMAGE_MODELS:
+        raise ValueError(f"unknown image model {arch!r}; valid: {', '.join(IMAGE_MODELS)}")
     shape = tuple(image_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
         raise ValueError(f"image_shape must be (height, width, channels) of positive ints, "
                          f"got {image_shape!r}")
     h, w, c = shape
-    # every generator doubles its resolution twice from (H/4, W/4)
-    if h % 4 or w % 4:
-        raise ValueError(f"image height and width must be divisible by 4, got {h}x{w}")
+    if why := image_sides_error(h, w):
+        raise ValueError(f"image_shape {h}x{w}: {why}")
     return h, w, c
 
 
@@ -77,17 +68,14 @@ def _generator_input(latent_dim: int, num_classes: int):
 
 # seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (dcgan G)
 def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int],
-                    num_classes: int = 0, fused: bool = True) -> keras.Model:
+                    num_classes: int = 0) -> keras.Model:
     """noise (latent_dim,) [+ label ()] -> image (H, W, C) in [-1, 1].
 
     Args:
-      arch: one of ARCHS; "wgan" uses the dcgan generator.
+      arch: one of config.IMAGE_MODELS; "wgan" uses the dcgan generator.
       latent_dim: length of the noise vector.
       image_shape: (H, W, C), H and W divisible by 4.
       num_classes: > 0 makes G conditional: it takes [noise, label].
-      fused: seed-classic's UpSampling2D + Conv2D pairs as one UpConv2D each (the
-        same function and weights, ~0.36 of the FLOPs); False builds the seed's stock
-        layers. Saved generators always hold the stock layers (export.stock).
     Raises:
       ValueError: unknown arch, bad shape or sizes.
     """
@@ -96,29 +84,26 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
     inputs, x = _generator_input(latent_dim, num_classes)
     if arch == "seed-classic":
         # seed 000: tanh everywhere, UpSampling2D + 'same' convs, one BatchNorm
-        x = layers.Dense(1024, activation="tanh")(x)
-        x = layers.Dense(128 * sh * sw, activation="tanh")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Reshape((sh, sw, 128))(x)
-        if fused:
-            x = UpConv2D(64, 5, activation="tanh", name="upconv")(x)
-            out = UpConv2D(c, 5, activation="tanh", name="image", dtype="float32")(x)
-        else:
-            x = layers.UpSampling2D()(x)
-            x = layers.Conv2D(64, 5, padding="same", activation="tanh")(x)
-            x = layers.UpSampling2D()(x)
-            out = layers.Conv2D(c, 5, padding="same", activation="tanh", name="image",
-                                dtype="float32")(x)
+        x = layers.Dense(1024, activation="tanh", name="dense1")(x)
+        x = layers.Dense(128 * sh * sw, activation="tanh", name="dense2")(x)
+        x = layers.BatchNormalization(name="bn")(x)
+        x = layers.Reshape((sh, sw, 128), name="reshape")(x)
+        x = layers.UpSampling2D(name="conv1_up")(x)
+        x = layers.Conv2D(64, 5, padding="same", activation="tanh", name="conv1")(x)
+        x = layers.UpSampling2D(name="image_up")(x)
+        out = layers.Conv2D(c, 5, padding="same", activation="tanh", name="image",
+                            dtype="float32")(x)
     else:
         # seed 002 (DCGAN guidelines); seed 003's WGAN uses the same G. Two stride-2
         # transposed convs from (H/4, W/4, 128): the TF tutorial's extra stride-1
         # 256->128 layer cost 4/5 of its FLOPs for little gain on 28x28 digits.
         # No bias before a BatchNorm: its beta does that job.
-        x = layers.Dense(sh * sw * 128, use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
-        x = layers.Reshape((sh, sw, 128))(x)
-        x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.Dense(sh * sw * 128, use_bias=False, name="dense")(x)
+        x = layers.ReLU(name="relu1")(layers.BatchNormalization(name="bn1")(x))
+        x = layers.Reshape((sh, sw, 128), name="reshape")(x)
+        x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False,
+                                   name="deconv")(x)
+        x = layers.ReLU(name="relu2")(layers.BatchNormalization(name="bn2")(x))
         # the output layer keeps its bias: no BatchNorm follows it
         out = layers.Conv2DTranspose(c, 5, strides=2, padding="same", activation="tanh",
                                      name="image", dtype="float32")(x)
@@ -127,22 +112,13 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
 
 # seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (critic)
 def build_discriminator(arch: str, image_shape: tuple[int, int, int],
-                        num_classes: int = 0, fused: bool = True,
-                        fast_grads: bool = False) -> keras.Model:
+                        num_classes: int = 0) -> keras.Model:
     """image (H, W, C) [+ label ()] -> logit (1,), linear.
 
     Args:
-      arch: one of ARCHS.
+      arch: one of config.IMAGE_MODELS.
       image_shape: (H, W, C), H and W divisible by 4 (seed-classic: at least 12).
       num_classes: > 0 makes D a projection discriminator taking [image, label].
-      fused: seed-classic computes the seed's function with less work: each conv's
-        tanh after its 2x2 max-pool (tanh is increasing, so the two commute: a
-        quarter of the tanh work, forward and backward), and the 1024-unit
-        Dense as TransposedDense (the same kernel stored (units, in): faster matmuls
-        on CPUs). The same weights; False builds the seed's layer stack.
-      fast_grads: seed-classic's convs as FastGradConv2D (the same function and
-        weights; gradients by routes that run faster on CPUs). Saved discriminators
-        always hold stock layers (export.stock).
     Raises:
       ValueError: unknown arch or bad shape.
     """
@@ -155,28 +131,24 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
         if h < 12 or w < 12:
             raise ValueError(f"seed-classic discriminator needs images of at least 12x12, "
                              f"got {h}x{w}")
-        conv = FastGradConv2D if fast_grads else layers.Conv2D
         for i, (filters, padding) in enumerate(((64, "same"), (128, "valid")), 1):
-            x = conv(filters, 5, padding=padding, activation=None if fused else "tanh",
-                     name=f"conv{i}")(x)
+            x = layers.Conv2D(filters, 5, padding=padding, activation="tanh",
+                              name=f"conv{i}")(x)
             x = layers.MaxPooling2D(name=f"pool{i}")(x)
-            if fused:
-                x = layers.Activation("tanh", name=f"tanh{i}")(x)
         x = layers.Flatten(name="flatten")(x)
-        dense = TransposedDense if fused else layers.Dense
-        feat = dense(1024, activation="tanh", name="features")(x)
+        feat = layers.Dense(1024, activation="tanh", name="features")(x)
     else:
         # dcgan: seed 002 / TF DCGAN tutorial, LeakyReLU + Dropout, no BatchNorm.
         # wgan: seed 003's critic family; no Dropout (noise in the critic) and no
         # BatchNorm (it couples samples in a batch, which breaks the per-sample
         # gradient penalty).
         dropout = arch == "dcgan"
-        for filters in (64, 128):
-            x = layers.Conv2D(filters, 5, strides=2, padding="same")(x)
-            x = layers.LeakyReLU(negative_slope=0.2)(x)
+        for i, filters in enumerate((64, 128), 1):
+            x = layers.Conv2D(filters, 5, strides=2, padding="same", name=f"conv{i}")(x)
+            x = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i}")(x)
             if dropout:
-                x = layers.Dropout(0.3)(x)
-        feat = layers.Flatten()(x)
+                x = layers.Dropout(0.3, name=f"dropout{i}")(x)
+        feat = layers.Flatten(name="flatten")(x)
     if num_classes <= 0:
         out = layers.Dense(1, name="logit", dtype="float32")(feat)
         return keras.Model(x_in, out, name="discriminator")
@@ -189,49 +161,3 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
         [layers.Dense(1, name="linear", dtype="float32")(feat), proj])
     return keras.Model([x_in, y], out, name="discriminator")
 
-
-def flops_per_image(model: keras.Model) -> int:
-    """Forward-pass FLOPs for one sample: 2 x multiply-adds of Dense, Conv1D, Conv2D and
-    Conv2DTranspose (the sum of `flops_by_kind`).
-
-    Counted from kernel and output shapes; biases, activations, normalization,
-    pooling, embeddings and the projection's inner product are left out (they are
-    a small fraction for these models). Nested models are counted through.
-    Dense on a rank > 2 input counts once per leading position.
-    """
-    return sum(flops_by_kind(model).values())
-
-
-def flops_by_kind(model: keras.Model) -> dict[str, int]:
-    """flops_per_image split into {"matmul": Dense, "conv": Conv1D/2D/2DTranspose},
-    the two kinds whose peak rates a benchmark compares against."""
-    out = {"matmul": 0, "conv": 0}
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            for kind, n in flops_by_kind(layer).items():
-                out[kind] += n
-        elif isinstance(layer, UpConv2D):
-            # the FLOPs it runs: a T x T conv to 4 x filters at the input's resolution
-            hin, win, c_in = layer.input.shape[1:4]
-            out["conv"] += 2 * hin * win * layer.taps ** 2 * c_in * 4 * layer.filters
-        elif isinstance(layer, layers.Conv2DTranspose):
-            # every input pixel scatters a kh x kw x c_out patch: kernel is (kh, kw, out, in)
-            kh, kw, c_out, c_in = layer.kernel.shape
-            hin, win = layer.input.shape[1:3]
-            out["conv"] += 2 * hin * win * kh * kw * c_in * c_out
-        elif isinstance(layer, layers.Conv2D):
-            # every output pixel is a kh x kw x (c_in/groups) dot product per output channel
-            kh, kw, c_in_g, c_out = layer.kernel.shape
-            hout, wout = layer.output.shape[1:3]
-            out["conv"] += 2 * hout * wout * kh * kw * c_in_g * c_out
-        elif isinstance(layer, layers.Conv1D):
-            k, c_in_g, c_out = layer.kernel.shape
-            out["conv"] += 2 * layer.output.shape[1] * k * c_in_g * c_out
-        elif isinstance(layer, TransposedDense):
-            n_out, n_in = layer.kernel_t.shape
-            out["matmul"] += 2 * n_in * n_out
-        elif isinstance(layer, layers.Dense):
-            n_in, n_out = layer.kernel.shape
-            positions = math.prod(layer.output.shape[1:-1])
-            out["matmul"] += 2 * positions * n_in * n_out
-    return {kind: int(n) for kind, n in out.items()}

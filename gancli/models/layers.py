@@ -1,8 +1,9 @@
 """gancli's own Keras layers, registered for .keras / .h5 (de)serialization.
 
-Layers that train in a faster form than the one saved define `stock_layers()`: the
-same function as stock Keras layers holding the same weights, built (what
-gancli.training.export.stock puts in saved models)."""
+UpConv2D and TransposedDense (and fastconv.FastGradConv2D) are faster CPU forms of
+stock Keras layers (a `StockForm`): gancli.models.speedups swaps them in for training,
+gancli.training.export.stock swaps them back out for saved models, and
+gancli.training.checkpoint stores their state as the stock layers hold it."""
 from __future__ import annotations
 
 import keras
@@ -45,8 +46,27 @@ class SortValues(keras.layers.Layer):
         return tuple(input_shape)
 
 
+class StockForm:
+    """A layer that computes the same function as some stock Keras layers, from the same
+    weights held in another layout. The stock layer that holds the weights has this
+    layer's name, so a weight's path, layer name / weight name, is the same in both."""
+
+    def stock_layers(self) -> list:
+        """The stock layers, built, holding this layer's weights; applied in order."""
+        raise NotImplementedError
+
+    def to_stock(self, name: str, value: np.ndarray) -> tuple[str, np.ndarray]:
+        """This layer's weight `name` (or an optimizer slot of it: the same shape) as the
+        stock layer holds it: (the stock weight's name, its value)."""
+        return name, value
+
+    def from_stock(self, name: str, value: np.ndarray) -> tuple[str, np.ndarray]:
+        """The inverse of to_stock: the stock weight `name` -> (this layer's name, value)."""
+        return name, value
+
+
 @keras.saving.register_keras_serializable(package="gancli")
-class UpConv2D(keras.layers.Layer):
+class UpConv2D(StockForm, keras.layers.Layer):
     """UpSampling2D(2) (nearest) then Conv2D(filters, k, padding="same"), computed at
     the input's resolution: the same function and the same (k, k, in, filters) kernel,
     for about a third of the FLOPs.
@@ -61,8 +81,8 @@ class UpConv2D(keras.layers.Layer):
     pixel (0.36 of the multiply-adds), and the same for the gradients.
 
     The kernel is the trainable variable, so optimizers and checkpoints see seed
-    000's parameters; `stock_layers()` gives the UpSampling2D + Conv2D pair that a
-    saved generator holds (gancli.training.export.stock).
+    000's parameters; `stock_layers()` gives the UpSampling2D (named NAME_up) + Conv2D
+    (named NAME) pair that a saved generator holds (gancli.training.export.stock).
     """
 
     def __init__(self, filters: int, kernel_size: int, activation=None, **kwargs):
@@ -112,21 +132,18 @@ class UpConv2D(keras.layers.Layer):
         return dict(super().get_config(), filters=self.filters, kernel_size=self.kernel_size,
                     activation=keras.activations.serialize(self.activation))
 
-    def stock_layers(self) -> keras.Sequential:
-        """The same function as stock layers, holding this layer's weights (built)."""
-        c_in = self.kernel.shape[2]
+    def stock_layers(self) -> list:
+        up = keras.layers.UpSampling2D(name=f"{self.name}_up", dtype=self.dtype_policy)
         conv = keras.layers.Conv2D(self.filters, self.kernel_size, padding="same",
                                    activation=self.activation, dtype=self.dtype_policy,
-                                   name=f"{self.name}_conv")
-        seq = keras.Sequential([keras.Input((None, None, c_in)),
-                                keras.layers.UpSampling2D(name=f"{self.name}_up"), conv],
-                               name=self.name)
+                                   name=self.name)
+        conv.build((None, None, None, self.kernel.shape[2]))
         conv.set_weights([np.asarray(self.kernel), np.asarray(self.bias)])
-        return seq
+        return [up, conv]
 
 
 @keras.saving.register_keras_serializable(package="gancli")
-class TransposedDense(keras.layers.Layer):
+class TransposedDense(StockForm, keras.layers.Layer):
     """keras.layers.Dense(units, activation) on rank-2 inputs, with the kernel stored
     (units, in) -- PyTorch's nn.Linear layout -- instead of Dense's (in, units).
 
@@ -136,7 +153,8 @@ class TransposedDense(keras.layers.Layer):
     x @ K_t^T with its (1024, 3200) transpose at 96-140: seed-classic D's Dense
     forward + both gradients take 24 % less time at batch 64 and 128. (For G's
     1024 -> 6272 Dense the stock layout was faster, so it stays a Dense.)
-    `stock_layers()` gives the Dense that a saved discriminator holds."""
+    `stock_layers()` gives the Dense that a saved discriminator holds; `to_stock`
+    transposes "kernel_t" (and its optimizer slots) to Dense's "kernel"."""
 
     def __init__(self, units: int, activation=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -174,10 +192,16 @@ class TransposedDense(keras.layers.Layer):
                     kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
                     bias_initializer=keras.initializers.serialize(self.bias_initializer))
 
-    def stock_layers(self) -> keras.layers.Dense:
-        """The same function as a stock Dense holding this layer's weights (built)."""
+    def to_stock(self, name, value):
+        return ("kernel", np.transpose(value)) if name == "kernel_t" else (name, value)
+
+    def from_stock(self, name, value):
+        return ("kernel_t", np.transpose(value)) if name == "kernel" else (name, value)
+
+    def stock_layers(self) -> list:
         dense = keras.layers.Dense(self.units, activation=self.activation,
                                    dtype=self.dtype_policy, name=self.name)
         dense.build((None, self.kernel_t.shape[1]))
-        dense.set_weights([np.asarray(self.kernel_t).T, np.asarray(self.bias)])
-        return dense
+        dense.set_weights([self.to_stock("kernel_t", np.asarray(self.kernel_t))[1],
+                           np.asarray(self.bias)])
+        return [dense]

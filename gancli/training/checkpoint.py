@@ -5,6 +5,14 @@ We store plain arrays rather than tf.train.Checkpoint: the format is the same fo
 every Keras/TF version that can build the same models, and a mismatch (another
 architecture, another optimizer) is reported by name instead of failing deep
 inside TensorFlow.
+
+Each array is stored under its path, GROUP/LAYER/WEIGHT for a model's weights,
+GROUP/LAYER/WEIGHT/SLOT for an optimizer's slot of one (e.g. d_opt/conv1/kernel/momentum),
+GROUP/NAME for an optimizer's other variables and GROUP/I for plain lists (step,
+RNG, data order), and in the stock layout: a layer that stands for stock Keras
+layers (gancli.models.layers.StockForm, swapped in by gancli.models.speedups) maps
+its weights and their slots to and from the stock layer's. So a run trained with
+the fast CPU layers and one with the stock layers read each other's checkpoints.
 """
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ import numpy as np
 from gancli import rundir
 from gancli.errors import CheckpointError
 
+FORMAT = 2  # arrays by stock path; checkpoints without it stored arrays by position
 PATTERN = re.compile(r"ckpt-(\d+)\.npz$")
 
 
@@ -36,16 +45,13 @@ def list_checkpoints(folder: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def save(groups: dict[str, list], folder: str, step: int, meta: dict, keep: int = 3) -> str:
-    """Write the state atomically, then prune all but the newest `keep`."""
-    arrays, names = {}, {}
-    for group, variables in groups.items():
-        names[group] = []
-        for i, v in enumerate(variables):
-            arrays[f"{group}/{i}"] = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
-            names[group].append(f"{_name(v)}{list(arrays[f'{group}/{i}'].shape)}")
-    meta = dict(meta, step=int(step), names=names)
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+def save(groups: dict, folder: str, step: int, meta: dict, keep: int = 3) -> str:
+    """Write the state atomically, then prune all but the newest `keep`. `groups` maps a
+    group name to a Keras model, a Keras optimizer (whose model is in `groups` too) or
+    a list of variables."""
+    arrays = {key: to_stock(_value(v)) for key, (v, to_stock, _) in _paths(groups).items()}
+    arrays["__meta__"] = np.frombuffer(
+        json.dumps(dict(meta, step=int(step), format=FORMAT)).encode(), dtype=np.uint8)
     path = path_for(folder, step)
     with rundir.atomic_path(path) as tmp:  # a failed write leaves the older ones intact
         _write_npz(tmp, arrays)
@@ -54,25 +60,64 @@ def save(groups: dict[str, list], folder: str, step: int, meta: dict, keep: int 
     return path
 
 
-def _name(v) -> str:
-    return getattr(v, "path", None) or getattr(v, "name", "")
+def _value(v) -> np.ndarray:
+    return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
 
 
-# gancli.models.layers.TransposedDense stores Dense's kernel transposed, as a variable
-# named "kernel_t" (and its optimizer slots "..._kernel_t_..."). A checkpoint written
-# with a stock Dense in its place -- seed-classic runs before gancli had it, or the
-# seed's layer stack -- restores into it transposed, and the other way round.
-TRANSPOSED = "kernel_t"
+def _same(value):
+    return value
 
 
-def _fit(arr: np.ndarray, v, stored: str):
-    """The stored array as `v` takes it, or None when it does not fit."""
-    if tuple(arr.shape) == tuple(v.shape):
-        return arr
-    if (arr.ndim == 2 and tuple(arr.shape[::-1]) == tuple(v.shape)
-            and (TRANSPOSED in _name(v)) != (TRANSPOSED in stored)):
-        return arr.T
-    return None
+def _paths(groups: dict) -> dict:
+    """{stored path: (variable, its value -> stock layout, stock layout -> its value)}."""
+    weights = {}  # id(a model's variable) -> (LAYER/WEIGHT in the stock layout, to, from)
+    for obj in groups.values():
+        for layer in getattr(obj, "layers", ()):
+            for w in layer.variables:
+                weights[id(w)] = _weight_path(layer, w.name)
+    out = {}
+    for group, obj in groups.items():
+        if hasattr(obj, "layers"):
+            entries = {f"{group}/{weights[id(v)][0]}": (v, *weights[id(v)][1:])
+                       for v in obj.variables}
+            if len(entries) != len(obj.variables):
+                raise ValueError(f"{group}: two variables share a path")
+        elif hasattr(obj, "iterations"):
+            entries = _optimizer_paths(group, obj, weights)
+        else:
+            entries = {f"{group}/{i}": (v, _same, _same) for i, v in enumerate(obj)}
+        out.update(entries)
+    return out
+
+
+def _weight_path(layer, name: str):
+    if not hasattr(layer, "to_stock"):
+        return f"{layer.name}/{name}", _same, _same
+    stock_name = layer.to_stock(name, np.empty(0))[0]
+    return (f"{layer.name}/{stock_name}", lambda value: layer.to_stock(name, value)[1],
+            lambda value: layer.from_stock(stock_name, value)[1])
+
+
+def _optimizer_paths(group: str, opt, weights: dict) -> dict:
+    """A Keras optimizer's variables by path. Keras names a slot
+    `{its weight's path, / as _}_{slot}` (add_variable_from_reference); we store it
+    as GROUP/LAYER/WEIGHT/SLOT, mapped to the stock layout as its weight is."""
+    inner = getattr(opt, "inner_optimizer", None)  # LossScaleOptimizer
+    if inner is not None:
+        own = [v for v in opt.variables if all(v is not w for w in inner.variables)]
+        return {**{f"{group}/loss_scale/{v.name}": (v, _same, _same) for v in own},
+                **_optimizer_paths(group, inner, weights)}
+    refs = sorted(((w.path.replace("/", "_") + "_", weights[id(w)])
+                   for w in opt._trainable_variables), key=lambda r: -len(r[0]))
+    out = {}
+    for v in opt.variables:
+        ref = next(((prefix, w) for prefix, w in refs if v.name.startswith(prefix)), None)
+        if ref is None:  # iteration, learning_rate
+            out[f"{group}/{v.name}"] = (v, _same, _same)
+        else:
+            prefix, (path, to_stock, from_stock) = ref
+            out[f"{group}/{path}/{v.name[len(prefix):]}"] = (v, to_stock, from_stock)
+    return out
 
 
 def _write_npz(path: str, arrays: dict) -> None:
@@ -86,31 +131,60 @@ def read_meta(path: str) -> dict:
         return json.loads(bytes(z["__meta__"]).decode())
 
 
-def restore(groups: dict[str, list], path: str) -> dict:
-    """Assign every variable from the checkpoint at `path`; return its metadata."""
+def restore(groups: dict, path: str) -> dict:
+    """Assign every variable of `groups` (as save takes them) from the checkpoint at
+    `path`, matched by path; return its metadata. A variable missing from either side,
+    or of another shape, raises CheckpointError naming it, before anything is assigned."""
     try:
         with np.load(path) as z:
             meta = json.loads(bytes(z["__meta__"]).decode())
             data = {k: z[k] for k in z.files if k != "__meta__"}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise CheckpointError(f"checkpoint {path} is unreadable: {e}") from None
-    for group, variables in groups.items():
-        stored = meta["names"].get(group)
-        if stored is None or len(stored) != len(variables):
-            raise CheckpointError(
-                f"checkpoint {os.path.basename(path)} does not match this model: '{group}' has "
-                f"{0 if stored is None else len(stored)} variables, the model {len(variables)}")
-        for i, v in enumerate(variables):
-            arr = _fit(data[f"{group}/{i}"], v, stored[i])
-            if arr is None:
-                raise CheckpointError(
-                    f"checkpoint {os.path.basename(path)} does not match this model: "
-                    f"{stored[i]} vs shape {list(v.shape)}")
-            data[f"{group}/{i}"] = arr
-    for group, variables in groups.items():
-        for i, v in enumerate(variables):
-            v.assign(data[f"{group}/{i}"])
+    live = _paths(groups)
+    if meta.get("format") != FORMAT:
+        data = _by_position(groups, live, data, meta, path)
+    mismatch = f"checkpoint {os.path.basename(path)} does not match this model: "
+    missing = [k for k in live if k not in data]
+    extra = [k for k in data if k not in live]
+    problems = ([f"missing from the checkpoint: {_some(missing)}"] if missing else []) + (
+        [f"not in this model: {_some(extra)}"] if extra else [])
+    if problems:
+        raise CheckpointError(mismatch + "; ".join(problems))
+    values = {}
+    for key, (v, to_stock, from_stock) in live.items():
+        want = to_stock(np.empty(tuple(v.shape))).shape
+        if data[key].shape != want:
+            raise CheckpointError(mismatch + f"{key} is {list(data[key].shape)} there, "
+                                  f"{list(want)} here")
+        values[key] = from_stock(data[key])
+    for key, (v, _, _) in live.items():
+        v.assign(values[key])
     return meta
+
+
+def _some(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _by_position(groups: dict, live: dict, data: dict, meta: dict, path: str) -> dict:
+    """A checkpoint from before FORMAT 2 ("G/0", "G/1", ... in the order of the
+    model's variables, names in its metadata) keyed by this model's paths, in the stock
+    layout: a stored "kernel_t" (TransposedDense's, or a slot of it) is transposed."""
+    keys = {}
+    for key in live:
+        keys.setdefault(key.split("/", 1)[0], []).append(key)
+    out = {}
+    for group, names in meta.get("names", {}).items():
+        paths = keys.get(group, [])
+        if len(paths) != len(names):
+            raise CheckpointError(
+                f"checkpoint {os.path.basename(path)} does not match this model: '{group}' "
+                f"has {len(names)} variables, the model {len(paths)}")
+        for i, (key, name) in enumerate(zip(paths, names)):
+            arr = data[f"{group}/{i}"]
+            out[key] = arr.T if "kernel_t" in name and arr.ndim == 2 else arr
+    return out
 
 
 def latest(folder: str) -> str | None:

@@ -25,9 +25,10 @@ def save_model(model, path: str) -> None:
 
 def stock(model):
     """`model` as stock Keras layers, what export saves: every layer that defines
-    stock_layers() (gancli's UpConv2D, FastGradConv2D, TransposedDense: faster forms of
-    seed-classic's layers) replaced by what that returns -- the same function holding
-    the same weights. Other models come back as they are."""
+    stock_layers() (gancli.models.layers.StockForm: UpConv2D, FastGradConv2D,
+    TransposedDense, which gancli.models.speedups swapped in) replaced by the stock
+    layers it returns, applied in order -- the same function holding the same weights.
+    Other models come back as they are."""
     import keras
 
     if not any(hasattr(layer, "stock_layers") for layer in model.layers):
@@ -35,13 +36,21 @@ def stock(model):
 
     def clone(layer):
         if hasattr(layer, "stock_layers"):
-            return layer.stock_layers()  # built, holding the layer's weights
+            return layer  # `call` asks it for its stock layers
         return layer.__class__.from_config(layer.get_config())
 
-    stocked = keras.models.clone_model(model, clone_function=clone)
-    for new, old in zip(stocked.layers, model.layers):
-        if not hasattr(old, "stock_layers"):
-            new.set_weights(old.get_weights())
+    def call(layer, *args, **kwargs):
+        if not hasattr(layer, "stock_layers"):
+            return layer(*args, **kwargs)
+        (x,) = args
+        for stock_layer in layer.stock_layers():  # built, holding the layer's weights
+            x = stock_layer(x)
+        return x
+
+    stocked = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    for layer in model.layers:
+        if layer.weights and not hasattr(layer, "stock_layers"):
+            stocked.get_layer(layer.name).set_weights(layer.get_weights())
     return stocked
 
 

@@ -343,14 +343,14 @@ class GANTrainer:
 
     # --- state for checkpoints ---------------------------------------------------------
 
-    def state_variables(self) -> dict[str, list]:
-        """Every variable a resumed run needs, grouped and in a stable order."""
+    def state_variables(self) -> dict:
+        """Every variable a resumed run needs, by group: the models and optimizers
+        themselves (checkpoint.py names their variables by path), lists of the rest."""
         groups = {
-            "G": self.G.variables, "D": self.D.variables,
-            "g_opt": self.g_opt.variables, "d_opt": self.d_opt.variables,
+            "G": self.G, "D": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt,
             "step": [self.step], "rng": [self.rng.state],
             "source": list(self.source.variables),
         }
         if self.G_ema is not None:
-            groups["G_ema"] = self.G_ema.variables
+            groups["G_ema"] = self.G_ema
         return groups
