@@ -51,7 +51,8 @@ def add_parser(sub) -> None:
     layout = p.add_mutually_exclusive_group()
     layout.add_argument("--grid", dest="separate", action="store_false",
                         help="write one grid PNG, grid.png (the default); a conditional model "
-                             "without --label gets one class per column")
+                             "with classes in turn (--labels uniform) gets one class per "
+                             "column")
     layout.add_argument("--separate", dest="separate", action="store_true",
                         help="write one PNG per sample at its own size: sample_0000.png, ...")
     p.set_defaults(separate=False)
@@ -68,7 +69,8 @@ def add_parser(sub) -> None:
     p.add_argument("--nice", action="store_true",
                    help="draw 20x N candidates, keep the N the discriminator beside the "
                         "generator scores highest (D logit), best first (seed 000 / "
-                        "keras-dcgan); with cyclic labels, best first within each class")
+                        "keras-dcgan); conditional: the class mix stays as drawn, best first "
+                        "within each class")
     p.add_argument("--discriminator", "-d", default=None, metavar="FILE",
                    help="discriminator for --nice (default: discriminator.keras or "
                         "discriminator.h5 in the generator's folder)")
