@@ -137,13 +137,41 @@ def save_grid(path: str, images, value_range: tuple[float, float] = (-1.0, 1.0),
     Returns:
         The uint8 grid as written (e.g. to collect frames for save_gif).
     """
+    grid = tile(images, value_range, rows=rows, cols=cols, scale=scale, pad=pad,
+                pad_value=pad_value)
+    save_png(path, grid)
+    return grid
+
+
+def tile(images, value_range: tuple[float, float] = (-1.0, 1.0), rows: int | None = None,
+         cols: int | None = None, scale: int | None = None, pad: int = 2,
+         pad_value: int = 255) -> np.ndarray:
+    """The uint8 grid save_grid writes (same arguments), without writing it."""
     images = to_uint8(images, value_range)  # (N, H, W[, C])
     if scale is None:
         scale = 2 if max(images.shape[1:3]) <= 32 else 1
-    grid = make_grid(_upscale(images, scale, axis=1), rows=rows, cols=cols, pad=pad,
+    return make_grid(_upscale(images, scale, axis=1), rows=rows, cols=cols, pad=pad,
                      pad_value=pad_value)
-    save_png(path, grid)
-    return grid
+
+
+def save_walk(gif_path: str, png_path: str, frames, strip,
+              value_range: tuple[float, float] = (-1.0, 1.0), cols: int | None = None,
+              duration_ms: int = 60) -> None:
+    """A latent walk (`generate --interpolate`) as an animated GIF and a PNG strip.
+
+    Args:
+        gif_path: the looping GIF; frame f tiles frames[f] (one tile per walk) as
+            save_grid would, `cols` columns (None: near-square).
+        png_path: the strip, one row per walk and one column per point on the path
+            (save_grid with cols = strip.shape[1]).
+        frames: (F, walks, H, W[, C]) images, in value_range or uint8.
+        strip: (walks, S, H, W[, C]) images.
+        duration_ms: display time of each GIF frame.
+    """
+    frames, strip = np.asarray(frames), np.asarray(strip)
+    save_gif(gif_path, [tile(f, value_range, cols=cols) for f in frames], duration_ms)
+    save_grid(png_path, strip.reshape(-1, *strip.shape[2:]), value_range,
+              cols=strip.shape[1])
 
 
 def save_gif(path: str, frames: Sequence[np.ndarray], duration_ms: int = 200,

@@ -99,10 +99,34 @@ class GeneratorInfo:
     output_shape: tuple[int, ...] = ()  # one sample: (H, W, C) or (vector_len,)
     target: str | None = None  # values: the distribution it was trained on, if known
     notes: list[str] = field(default_factory=list)  # defaults assumed, for a stderr line
+    # conditional models trained since class names were kept: label i's name, and the
+    # fraction of training images of class i (None for older generator.json files)
+    class_names: list[str] | None = None
+    class_frequencies: list[float] | None = None
 
     @property
     def noise_params(self) -> tuple[str, float, float]:
         return parse_noise(self.noise)
+
+    def class_index(self, text: str, flag: str = "--label") -> int:
+        """A class given by name, else by index 0..C-1 -> its index; ConfigError (one
+        line, naming the valid classes) otherwise."""
+        base = os.path.basename(self.path)
+        if not self.num_classes:
+            raise ConfigError(f"{flag}: {base} is not conditional (it takes no class label)")
+        names = self.class_names or []
+        if text in names:
+            return names.index(text)
+        try:
+            k = int(text)
+        except ValueError:
+            valid = ", ".join(names) if names else f"0..{self.num_classes - 1} (unnamed)"
+            raise ConfigError(f"{flag} {text}: no such class; the classes are: {valid}"
+                              ) from None
+        if not 0 <= k < self.num_classes:
+            raise ConfigError(f"{flag} {k} is out of range: the model has {self.num_classes} "
+                              f"classes (0..{self.num_classes - 1})")
+        return k
 
 
 def _is_label(t) -> bool:
@@ -210,6 +234,7 @@ def describe(model, path: str, meta: dict | None) -> GeneratorInfo:
         if not ok:
             raise CheckpointError(f"{side}: value_range must be [low, high], got {vr!r}")
 
+    names, freqs = _class_keys(what, int(classes or 0), side)
     notes = []
     if assumed:
         where = f"no {side} beside {os.path.basename(path)}" if meta is None \
@@ -219,7 +244,30 @@ def describe(model, path: str, meta: dict | None) -> GeneratorInfo:
     return GeneratorInfo(path=path, latent_dim=latent, noise=noise, kind=kind,
                          num_classes=int(classes or 0), value_range=value_range,
                          image_shape=image_shape, output_shape=tuple(int(d) for d in out),
-                         target=what.get("target"), notes=notes)
+                         target=what.get("target"), notes=notes, class_names=names,
+                         class_frequencies=freqs)
+
+
+def _class_keys(what: dict, classes: int, side: str):
+    """generator.json's class_names and class_frequencies, checked against the class
+    count; (None, None) for an unconditional model or a sidecar without them."""
+    if not classes:
+        return None, None
+    names, freqs = what.get("class_names"), what.get("class_frequencies")
+    if names is not None and (not isinstance(names, list) or len(names) != classes
+                              or not all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{side}: class_names must be {classes} strings, got {names!r}")
+    if freqs is not None:
+        try:
+            ok = (len(freqs) == classes and all(float(f) >= 0 for f in freqs)
+                  and sum(float(f) for f in freqs) > 0)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise CheckpointError(f"{side}: class_frequencies must be {classes} non-negative "
+                                  f"numbers, not all 0; got {freqs!r}")
+        freqs = [float(f) for f in freqs]
+    return names, freqs
 
 
 # --- the discriminator beside it ----------------------------------------------------------

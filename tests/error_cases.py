@@ -265,6 +265,10 @@ CASES = [
          lambda d: _gen(d, _lonely_discriminator(d)), "is a discriminator"),
     Case("generator.json of another latent size", lambda d: _gen(d, _other_latent(d)),
          "latent_dim 100"),
+    Case("a latent walk through one point",
+         lambda d: _gen(d, _models(d)) + ["--interpolate", "1"], "at least 2 points"),
+    Case("a latent walk of a 1-D generator",
+         lambda d: _gen(d, _models(d)) + ["--interpolate", "3"], "works on images"),
     # configuration
     Case("YAML that does not parse",
          lambda d: _dist(d, "--config", _write(d, "cfg.yaml", "batch_size: [1, 2\n")),

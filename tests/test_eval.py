@@ -84,6 +84,19 @@ def test_sliced_wasserstein_and_copies(fashion):
     assert copies["copies_ratio"] < 0.05 and copies["copies_fraction"] == 1.0
 
 
+def test_eval_every_draws_labels_with_the_training_frequencies():
+    from types import SimpleNamespace
+
+    from gancli.evaluation.during import ImageTrainEval
+
+    stub = SimpleNamespace(main_metric="swd", model=None)
+    freqs = [0.7, 0.2, 0.1]
+    y = ImageTrainEval(stub, 3000, "uniform:-1,1", 8, 3, seed=0, probs=freqs).labels
+    np.testing.assert_allclose(np.bincount(y, minlength=3) / 3000, freqs, atol=0.03)
+    assert ImageTrainEval(stub, 5, "uniform:-1,1", 8, 3, seed=0).labels.tolist() \
+        == [0, 1, 2, 0, 1]  # without frequencies: in turn
+
+
 def test_one_dimensional_w1_via_distmetrics():
     rng = np.random.default_rng(0)
     target = [(0.0, 1.0)]

@@ -159,13 +159,18 @@ def test_nice_keeps_the_top_discriminator_scores(models, capsys, tmp_path, which
         assert a["labels"].tolist() == [label] * n
 
 
-def test_pick_nice_cyclic_keeps_class_order():
+def test_pick_nice_keeps_the_class_mix_of_the_first_candidates():
     scores = np.array([5, 1, 9, 7, 3, 8, np.nan, 2, 4], np.float32)
     labels = np.arange(9) % 3
-    np.testing.assert_array_equal(pick_nice(scores, labels, 4, 3, cyclic=False), [2, 5, 3, 0])
-    idx = pick_nice(scores, labels, 5, 3, cyclic=True)  # slots want classes 0 1 2 0 1
+    np.testing.assert_array_equal(pick_nice(scores, None, 4), [2, 5, 3, 0])
+    idx = pick_nice(scores, labels, 5)  # slots want classes 0 1 2 0 1
     np.testing.assert_array_equal(labels[idx], [0, 1, 2, 0, 1])
     np.testing.assert_array_equal(idx, [3, 4, 2, 0, 7])
+    # labels drawn with frequencies: the slots keep the first n candidates' classes
+    drawn = np.array([2, 2, 0, 2, 0, 0, 2, 1, 2])
+    idx = pick_nice(scores, drawn, 4)
+    np.testing.assert_array_equal(drawn[idx], [2, 2, 0, 2])
+    np.testing.assert_array_equal(idx, [3, 0, 2, 8])  # class 2 by score: 7 5 4 1 nan; 0: 9
 
 
 def test_truncation():
@@ -237,7 +242,18 @@ ERRORS = [
     (["-g", "{root}/run", "--n", "0"], "--n must be positive, got 0"),
     (["-g", "{root}/run", "--truncate", "2"], "--truncate with uniform noise"),
     (["-g", "{root}/run", "--separate", "--out", "{root}/x.png"], "give --out a folder"),
-    (["-g", "{root}/dist", "--separate"], "--separate writes one PNG per image"),
+    (["-g", "{root}/dist", "--separate"], "--separate works on images"),
+    (["-g", "{root}/dist", "--interpolate", "2"], "--interpolate works on images"),
+    (["-g", "{root}/run", "--interpolate", "1"], "--interpolate needs at least 2 points"),
+    (["-g", "{root}/run", "--interpolate", "3", "--frames", "0"], "--frames must be positive"),
+    (["-g", "{root}/run", "--frames", "4"], "--frames is used only with --interpolate"),
+    (["-g", "{root}/run", "--interpolate", "3", "--nice"], "--nice does not apply to"),
+    (["-g", "{root}/run", "--interpolate", "3", "--separate"], "--separate does not apply"),
+    (["-g", "{root}/run", "--out", "{root}/x.gif"], "a GIF is written only with --interpolate"),
+    (["-g", "{root}/run", "--interpolate", "3", "--n", "0"], "--n must be positive"),
+    (["-g", "{root}/cond", "--label", "cats"], r"--label cats: no such class; the classes "
+                                               r"are: 0..2 \(unnamed\)"),
+    (["-g", "{root}/cond", "--label", "1", "--labels", "uniform"], "not allowed with"),
 ]
 
 

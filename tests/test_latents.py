@@ -1,11 +1,13 @@
 """gancli.latents: seeded noise from a --noise spec and class labels, the one host-side
-sampler behind the training grids, reports, --eval_every, generate and eval."""
+sampler behind the training grids, reports, --eval_every, generate and eval; and the
+latent walks of generate --interpolate (slerp, lerp, walk)."""
 import numpy as np
 import pytest
 
 from gancli.config import parse_noise
 from gancli.errors import ConfigError
-from gancli.latents import check_truncate, draw_inputs, draw_labels, draw_noise
+from gancli.latents import (check_truncate, draw_inputs, draw_labels, draw_noise, lerp,
+                            slerp, walk)
 
 
 @pytest.mark.parametrize("spec", ["uniform:-1,1", "normal:4,1.25"])
@@ -70,3 +72,76 @@ def test_check_truncate():
         with pytest.raises(ConfigError, match="--truncate") as e:
             check_truncate(bad, spec)
         assert words in str(e.value)
+
+
+# ---------------------------------------------------------------------------- walks
+
+def test_slerp_endpoints_are_exact_and_the_path_runs_on_the_arc():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 5, 64)).astype(np.float32)  # 5 pairs
+    np.testing.assert_array_equal(slerp(a, b, 0.0), a)
+    np.testing.assert_array_equal(slerp(a, b, 1.0), b)
+    t = np.linspace(0, 1, 11)[:, None, None]  # (11, 1, 1) against (5, 64)
+    b = b * (np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1))[:, None]  # |a| = |b|
+    p = slerp(a, b, t).astype(np.float64)  # (11, 5, 64)
+    norm = np.linalg.norm(a, axis=-1)
+    np.testing.assert_allclose(np.linalg.norm(p, axis=-1), np.broadcast_to(norm, (11, 5)),
+                               rtol=1e-5)  # on the sphere of |a|
+    cos = lambda u, v: np.sum(u * v, -1) / (np.linalg.norm(u, axis=-1)  # noqa: E731
+                                            * np.linalg.norm(v, axis=-1))
+    omega = np.arccos(cos(a, b))
+    np.testing.assert_allclose(np.arccos(np.clip(cos(p, a), -1, 1)), t[..., 0] * omega,
+                               atol=1e-3)  # turning from a at a constant rate
+    # in the plane of a and b: nothing left after projecting out a and b
+    basis, _ = np.linalg.qr(np.stack([a, b], -1))  # (5, 64, 2)
+    rest = p - np.einsum("pdk,tpk->tpd", basis, np.einsum("pdk,tpd->tpk", basis, p))
+    assert np.abs(rest).max() < 1e-4 * norm.max()
+    # a straight line would cut through the middle: 0.71 x the norm for orthogonal draws
+    mid = lerp(a, b, 0.5)
+    assert np.median(np.linalg.norm(mid, axis=-1) / norm) < 0.8
+
+
+def test_slerp_of_parallel_points_is_the_straight_line():
+    a = np.array([1.0, 2.0, 2.0], np.float32)
+    np.testing.assert_allclose(slerp(a, 3 * a, 0.5), 2 * a, rtol=1e-6)
+    np.testing.assert_allclose(slerp(a, -a, 0.25), 0.5 * a, rtol=1e-6)
+    assert np.all(np.isfinite(slerp(np.zeros(3), a, 0.5)))
+
+
+def test_lerp_stays_in_the_noise_range_and_hits_its_endpoints():
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(-1, 1, (2, 200, 16)).astype(np.float32)
+    a[0] = b[0] = 1.0  # the edge of the range: rounding must not step past it
+    a[1], b[1] = -1.0, 1.0
+    t = np.linspace(0, 1, 33)[:, None, None]
+    p = lerp(a, b, t)
+    assert p.dtype == np.float32 and p.min() >= -1.0 and p.max() <= 1.0
+    np.testing.assert_array_equal(p[0], a)
+    np.testing.assert_array_equal(p[-1], b)
+    np.testing.assert_array_equal(p[:, 0], np.ones((33, 16), np.float32))
+    np.testing.assert_allclose(p[16], (a + b) / 2, atol=1e-7)
+
+
+@pytest.mark.parametrize("noise", ["normal:0,1", "normal:2,0.5", "uniform:0,4"])
+def test_walk_passes_every_point_and_loops(noise):
+    pts = draw_noise(np.random.default_rng(2), (3, 4, 10), noise)  # 3 walks, K = 4
+    loop = walk(pts, 5, noise, loop=True)
+    assert loop.shape == (3, 20, 10) and loop.dtype == np.float32
+    np.testing.assert_array_equal(loop[:, ::5], pts)  # point k at frame 5k, exactly
+    strip = walk(pts, 2, noise, loop=False)
+    assert strip.shape == (3, 7, 10)
+    np.testing.assert_array_equal(strip[:, ::2], pts)  # ends on the last point
+    # the loop's last segment is the path from the last point back to the first
+    back = walk(pts[:, [3, 0]], 5, noise, loop=False)
+    np.testing.assert_allclose(loop[:, 15:], back[:, :5], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(strip[:, 2:5], walk(pts[:, 1:3], 2, noise, loop=False),
+                               rtol=1e-6, atol=1e-6)
+    if noise.startswith("uniform"):
+        assert loop.min() >= 0 and loop.max() <= 4
+    else:  # slerp about the mean: the distance to MU stays between the endpoints'
+        mu = float(noise.split(":")[1].split(",")[0])
+        r = np.linalg.norm(loop - mu, axis=-1)
+        rk = np.linalg.norm(pts - mu, axis=-1)
+        assert r.min() >= rk.min() * 0.9 and r.max() <= rk.max() * 1.1
+    with pytest.raises(ValueError):
+        walk(pts[:, :1], 5, noise, loop=True)

@@ -159,6 +159,9 @@ def test_generator_sidecar(run_a):
     assert meta["value_range"] == [-1, 1]
     assert meta["image_shape"] == [28, 28, 1]
     assert meta["num_classes"] == 10  # the default cdcgan is conditional on labeled data
+    assert meta["class_names"] == [str(k) for k in range(10)]  # MNIST-like: the digits
+    np.testing.assert_allclose(meta["class_frequencies"],
+                               np.bincount(digits(N)[1], minlength=10) / N, rtol=1e-12)
     assert meta["preset"] == "cdcgan"
     assert meta["step"] == 8
     assert set(meta["versions"]) >= {"gancli", "tensorflow", "keras"}

@@ -86,3 +86,18 @@ def add_gpu_memory_flag(parser) -> None:
 def overrides(args: argparse.Namespace) -> dict:
     """The config values typed on the command line."""
     return {k: v for k, v in vars(args).items() if k not in _CLI_ONLY}
+
+
+def add_label_flags(parser) -> None:
+    """--label NAME|K and --labels data|uniform (generate, eval): which class labels a
+    conditional generator is given; generation.labels_for reads them."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("--label", default=None, metavar="NAME|K",
+                   help="conditional models: every sample of this class, by name (as in "
+                        "generator.json's class_names, e.g. a folder's subfolder name) or by "
+                        "index 0..C-1")
+    g.add_argument("--labels", choices=("data", "uniform"), default="data",
+                   help="conditional models: data draws labels with the training class "
+                        "frequencies kept in generator.json (classes in turn when it has "
+                        "none, as before gancli kept them); uniform gives classes 0, 1, "
+                        "..., C-1 in turn, every class equally often (default: data)")

@@ -74,6 +74,7 @@ def add_parser(sub) -> None:
     p.add_argument("--n", type=int, default=10000,
                    help="samples to draw / use, and held-out reals to compare (default: 10000)")
     p.add_argument("--seed", type=int, default=0, help="noise and subset seed (default: 0)")
+    _args.add_label_flags(p)
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder for eval.json (default: the run folder, or the folder of the "
                         "generator / samples file)")
@@ -94,19 +95,23 @@ class _Source:
     run_dir: str | None = None  # the run folder holding it
     model: object = None
     info: object = None  # saved_models.GeneratorInfo once the model is loaded
+    drawn: list | None = None  # conditional: the fraction of samples given each label
+    labels: tuple = (None, None, "none")  # generation.labels_for's (label, probs, phrase)
 
-    def load(self) -> None:
-        from gancli import saved_models
+    def load(self, label: str | None = None, mode: str = "data") -> None:
+        """Load the generator and resolve --label / --labels against it."""
+        from gancli import generation, saved_models
 
         if self.model is None:
             self.model = saved_models.load_model(self.path)
             self.info = saved_models.describe(self.model, self.path, self.meta or None)
+            self.labels = generation.labels_for(self.info, label, mode)
             for note in self.info.notes:
                 print(f"gancli: {note}", file=sys.stderr)
 
     def get(self, n: int, seed: int):
         """The samples: uint8 images (n, H, W, C) or n float values. A generator's come
-        from the same noise as `gancli generate --n N --seed S` draws."""
+        from the same noise and labels as `gancli generate --n N --seed S` draws."""
         if self.samples is not None:
             return self.samples
         import numpy as np
@@ -117,7 +122,10 @@ class _Source:
         self.load()
         info = self.info
         rows = n if info.kind == "images" else -(-n // info.output_shape[0])
-        x, _, _ = generation.sample(self.model, info, rows, seed)
+        label, probs, _ = self.labels
+        x, y, _ = generation.sample(self.model, info, rows, seed, label, probs=probs)
+        if y is not None:
+            self.drawn = (np.bincount(y, minlength=info.num_classes) / len(y)).tolist()
         if info.kind == "values":
             return x.reshape(-1)[:n].astype(np.float64)
         return to_uint8(x, info.value_range)
@@ -136,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
     tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
     tfenv.import_quietly()  # TensorFlow loads only once the flags are good
     if args.samples:
+        if args.label is not None or args.labels != "data":
+            raise ConfigError("--label / --labels choose a generator's class labels; "
+                              "--samples are evaluated as they are")
         kind, samples = _read_samples(args.samples, args.n)
         src = _Source(samples=samples)
         out = args.out or os.path.dirname(os.path.abspath(args.samples))
@@ -145,14 +156,15 @@ def run(args: argparse.Namespace) -> int:
         src = _Source(path=path, meta=saved_models.read_sidecar(path) or {},
                       run_dir=folder if os.path.isfile(os.path.join(folder, "config.yaml"))
                       else None)
-        if "kind" not in src.meta:  # no generator.json: the model says what it makes
-            src.load()
-        kind = src.info.kind if src.info else src.meta["kind"]
+        src.load(args.label, args.labels)  # the label flags are checked before any data
+        kind = src.info.kind
         out = args.out or src.run_dir or folder
     report = {"kind": kind, "generator": src.path,
               "samples": args.samples and os.path.abspath(args.samples), "seed": args.seed}
     evaluate = _values if kind == "values" else _images
     metrics, reference, rows, header = evaluate(args, src, report)
+    if src.info is not None and src.info.num_classes:
+        report.update(labels=src.labels[2], label_fractions=src.drawn)
     report.update(metrics=metrics, reference=reference, seconds=round(time.time() - t0, 1),
                   gancli=__version__)
     path = os.path.join(os.path.abspath(out), "eval.json")
@@ -162,6 +174,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise DataError(f"cannot write {path}: {e.strerror or e}") from None
     print(_table(rows, metrics, reference, header))
+    if report.get("labels"):
+        mix = "" if not src.drawn else f" ({_fmt(src.drawn)} %)"
+        print(f"labels given: {report['labels']}{mix}")
     print(f"eval.json: {path}")
     return 0
 

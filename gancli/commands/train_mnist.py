@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
                                strategy=strategy,
                                jit_compile=distribute.use_jit(cfg.jit, strategy))
     reporter = ImageReporter(cfg, session.out, data.images, num_classes)
+    # generator.json: class names and training frequencies (generate / eval draw with them)
+    classes = data.class_info(cfg.dataset) if num_classes else {}
     evaluator = None
     if cfg.eval_every:
         from gancli import evaluation
@@ -123,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
                                       cfg.n_train, background=cfg.background, crop=cfg.crop)
         evaluator = ImageTrainEval(evaluation.ImageEvaluator(split, seed=cfg.seed),
                                    cfg.eval_samples, cfg.noise, cfg.latent_dim, num_classes,
-                                   cfg.seed)
+                                   cfg.seed, classes.get("class_frequencies"))
     runner.fit(trainer, cfg, session.out, reporter, steps=steps, resume=session.resume,
-               quiet=args.quiet, sidecar={"dataset": data.name},
+               quiet=args.quiet, sidecar={"dataset": data.name, **classes},
                command=NAME, evaluator=evaluator)
     return 0

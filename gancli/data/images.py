@@ -22,7 +22,7 @@ from gancli.data import cifar10
 from gancli.data.image_folder import load_image_folder
 from gancli.data.mnist_files import (IDX_IMAGES_RE, find_idx_images, load_idx_folder,
                                      load_idx_pair, load_npz)
-from gancli.datasets import DATASETS, TITLES
+from gancli.datasets import CLASS_NAMES, DATASETS, TITLES
 from gancli.errors import DataError
 
 # Where the Debian package dataset-fashion-mnist puts its IDX files.
@@ -39,6 +39,20 @@ class ImageData:
     name: str
     # Folder datasets with class subfolders: the sorted subfolder names, label i = name i.
     class_names: list[str] | None = None
+
+    def class_info(self, dataset: str) -> dict:
+        """generator.json's class keys for a conditional model trained on these images:
+        class_names (the data's own, else the dataset's, else "0", "1", ...) and
+        class_frequencies (the fraction of training images in each class, from the labels
+        kept after n_train; they sum to 1); {} without labels."""
+        if self.labels is None or not self.num_classes:
+            return {}
+        names = self.class_names or CLASS_NAMES.get(dataset)
+        if names is None or len(names) != self.num_classes:
+            names = [str(i) for i in range(self.num_classes)]
+        counts = np.bincount(self.labels, minlength=self.num_classes)[: self.num_classes]
+        return {"class_names": list(names),
+                "class_frequencies": (counts / counts.sum()).tolist()}
 
 
 def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 0,

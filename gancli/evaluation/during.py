@@ -20,11 +20,14 @@ class ImageTrainEval:
                "modes_covered", "class_entropy", "mean_confidence")
 
     def __init__(self, evaluator, n: int, noise: str, latent_dim: int, num_classes: int,
-                 seed: int):
+                 seed: int, probs=None):
         self.evaluator = evaluator
         # seed [seed, 3]: apart from the grid's and the reporter's draws; conditional:
-        # every class equally often, so the class histogram measures G
-        self.z, self.labels = draw_inputs(n, latent_dim, noise, num_classes, [seed, 3])
+        # labels drawn with the training class frequencies `probs`, as `gancli eval`
+        # draws them, so the scores that pick best/ compare with eval's (classes in
+        # turn without them)
+        self.z, self.labels = draw_inputs(n, latent_dim, noise, num_classes, [seed, 3],
+                                          probs=probs)
         self.main = evaluator.main_metric
         labeled = self.LABELED if evaluator.model is not None else ()
         self.columns = [*labeled, "swd", "copies_fraction", "eval_s"]
