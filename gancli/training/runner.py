@@ -1,6 +1,7 @@
-"""Drives a GANTrainer through a run: chunks of compiled steps, reports, checkpoints,
-time limit, resume, and the final export. Shared by every train-* command; what
-a report contains (metrics, pictures) comes from the command's Reporter.
+"""Drives a GANTrainer through a run: chunks of compiled steps, reports (metrics.csv,
+TensorBoard), checkpoints, time limit, resume, and the final export. Shared by every
+train-* command; what a report contains (metrics, pictures) comes from the command's
+Reporter.
 """
 from __future__ import annotations
 

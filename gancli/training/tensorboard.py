@@ -37,6 +37,8 @@ import numbers
 import os
 import time
 
+import numpy as np
+
 FOLDER = "tb"
 _TAGS = {"d_loss": "loss/d", "g_loss": "loss/g", "d_real": "D/real", "d_fake": "D/fake"}
 _PROGRESS = ("epoch", "elapsed_s", "eval_s", "skipped")
@@ -84,17 +86,28 @@ class Board:
 
     def report(self, step: int, row: dict | None, summaries: dict) -> None:
         """The row's numeric values (None: no metrics row at this step, e.g. the
-        untrained baseline), and the reporter's images and histograms, at `step`."""
-        tf = self.tf
+        untrained baseline), and the reporter's images and histograms, at `step`.
+
+        Scalars and histograms are built as one Summary proto by TensorBoard's NumPy
+        functions (the same records tf.summary.scalar / histogram write) and written
+        in one op: ~5 ms per train-dist report instead of ~45 ms with an eager op
+        per value."""
+        from tensorboard.compat.proto import summary_pb2
+        from tensorboard.plugins.histogram import summary_v2 as histogram
+        from tensorboard.plugins.scalar import summary_v2 as scalar
+
+        tf, proto = self.tf, summary_pb2.Summary()
+        for column, value in (row or {}).items():
+            if (column != "step" and isinstance(value, numbers.Real)
+                    and not isinstance(value, bool) and math.isfinite(value)):
+                proto.value.extend(scalar.scalar_pb(tag(column), float(value)).value)
+        for name, values in summaries.get("histograms", {}).items():
+            proto.value.extend(histogram.histogram_pb(name, np.asarray(values)).value)
         with self.writer.as_default(step=step):
-            for column, value in (row or {}).items():
-                if (column != "step" and isinstance(value, numbers.Real)
-                        and not isinstance(value, bool) and math.isfinite(value)):
-                    tf.summary.scalar(tag(column), float(value))
+            if proto.value:
+                tf.summary.experimental.write_raw_pb(proto.SerializeToString())
             for name, image in summaries.get("images", {}).items():
                 tf.summary.image(name, image[None], max_outputs=1)
-            for name, values in summaries.get("histograms", {}).items():
-                tf.summary.histogram(name, values)
         self.writer.flush()  # TensorBoard shows it now; a kill loses nothing
 
     def close(self) -> None:
