@@ -6,7 +6,7 @@ type "chief", or worker 0 when the cluster has no "chief" entry -- TensorFlow's 
 rule) owns --out: config.yaml, log.txt, metrics.csv, samples, checkpoints and the
 exported models. Every other worker takes part in each training step but writes
 its copies into a private temporary folder, deleted when it exits, so --out can be
-the same path on a shared filesystem.
+the same path on a shared filesystem (TensorBoard's tb/: the chief only).
 """
 from __future__ import annotations
 

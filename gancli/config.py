@@ -104,6 +104,10 @@ class TrainConfig:
     checkpoint_every: int = opt(5000, "steps between checkpoints (one is always written at "
                                 "the end)", minimum=1)
     keep_checkpoints: int = opt(3, "checkpoints kept on disk", minimum=1)
+    tensorboard: bool = opt(True, "write TensorBoard event files to OUT/tb/ at every report: "
+                            "metrics.csv's values, the sample grid (train-mnist) or value "
+                            "histograms (train-dist), and config.yaml; watch several runs "
+                            "with: tensorboard --logdir runs/")
     max_minutes: float = opt(0.0, "stop cleanly after this many minutes and save everything "
                              "(0: no limit)", minimum=0)
     eval_every: int = opt(0, "steps between quality evaluations (gancli eval's metrics on "

@@ -124,34 +124,35 @@ def save_png(path: str, array, upscale: int = 1) -> None:
         img.save(tmp, format="PNG")
 
 
-def save_grid(path: str, images, value_range: tuple[float, float] = (-1.0, 1.0),
-              rows: int | None = None, cols: int | None = None, scale: int | None = None,
-              pad: int = 2, pad_value: int = 255) -> np.ndarray:
-    """to_uint8 + make_grid + save_png in one call: the one grid writer (training
-    grids, reals.png, `gancli generate`).
+def grid_image(images, value_range: tuple[float, float] = (-1.0, 1.0),
+               rows: int | None = None, cols: int | None = None, scale: int | None = None,
+               pad: int = 2, pad_value: int = 255) -> np.ndarray:
+    """to_uint8 + make_grid: the uint8 (H, W, C) grid that save_grid writes.
 
     Tiles are enlarged by `scale` before tiling, so the separators stay `pad` pixels
     thin; None: 2 for tiles up to 32 px (28x28 digits are too small to judge at 1x),
     else 1. rows / cols as in make_grid; cells left over in the last row get pad_value.
-
-    Returns:
-        The uint8 grid as written (e.g. to collect frames for save_gif).
     """
-    grid = tile(images, value_range, rows=rows, cols=cols, scale=scale, pad=pad,
-                pad_value=pad_value)
-    save_png(path, grid)
-    return grid
-
-
-def tile(images, value_range: tuple[float, float] = (-1.0, 1.0), rows: int | None = None,
-         cols: int | None = None, scale: int | None = None, pad: int = 2,
-         pad_value: int = 255) -> np.ndarray:
-    """The uint8 grid save_grid writes (same arguments), without writing it."""
     images = to_uint8(images, value_range)  # (N, H, W[, C])
     if scale is None:
         scale = 2 if max(images.shape[1:3]) <= 32 else 1
     return make_grid(_upscale(images, scale, axis=1), rows=rows, cols=cols, pad=pad,
                      pad_value=pad_value)
+
+
+def save_grid(path: str, images, value_range: tuple[float, float] = (-1.0, 1.0),
+              rows: int | None = None, cols: int | None = None, scale: int | None = None,
+              pad: int = 2, pad_value: int = 255) -> np.ndarray:
+    """grid_image + save_png in one call: the one grid writer (training grids,
+    reals.png, `gancli generate`); arguments as grid_image's.
+
+    Returns:
+        The uint8 grid as written (e.g. to collect frames for save_gif).
+    """
+    grid = grid_image(images, value_range, rows=rows, cols=cols, scale=scale, pad=pad,
+                      pad_value=pad_value)
+    save_png(path, grid)
+    return grid
 
 
 def save_walk(gif_path: str, png_path: str, frames, strip,
@@ -169,7 +170,7 @@ def save_walk(gif_path: str, png_path: str, frames, strip,
         duration_ms: display time of each GIF frame.
     """
     frames, strip = np.asarray(frames), np.asarray(strip)
-    save_gif(gif_path, [tile(f, value_range, cols=cols) for f in frames], duration_ms)
+    save_gif(gif_path, [grid_image(f, value_range, cols=cols) for f in frames], duration_ms)
     save_grid(png_path, strip.reshape(-1, *strip.shape[2:]), value_range,
               cols=strip.shape[1])
 

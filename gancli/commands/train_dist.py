@@ -17,8 +17,8 @@ def add_parser(sub) -> None:
                        description="Train a GAN that turns noise into draws from a 1-D "
                        "distribution: seed 000's N(4, 1.25) machine (preset seed-normal) or "
                        "seed 001's two-normal mixture (preset mixture). Writes config.yaml, "
-                       "metrics.csv (W1, KS), histograms under samples/, checkpoints/ and "
-                       "generator.{h5,keras,json} to --out.")
+                       "metrics.csv (W1, KS), histograms under samples/, TensorBoard events under "
+                       "tb/, checkpoints/ and generator.{h5,keras,json} to --out.")
     _args.add_run_flags(p, NAME, presets, default)
     p.add_argument("--mean", type=float, default=argparse.SUPPRESS,
                    help="shorthand: target normal:MEAN,SD keeping the preset's SD")

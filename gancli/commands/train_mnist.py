@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
                        f"folder of your images. Presets: {', '.join(presets)}; the default, "
                        f"{default!r}, gives the best samples per minute. Writes config.yaml, "
                        "metrics.csv, samples/step_NNNNNN.png grids from one fixed noise "
-                       "batch, samples/progress.gif, checkpoints/ and "
-                       "generator.{h5,keras,json} to --out.")
+                       "batch, samples/progress.gif, TensorBoard events under tb/, checkpoints/ "
+                       "and generator.{h5,keras,json} to --out.")
     _args.add_run_flags(p, NAME, presets, default)
     _args.add_config_flags(p, ImageConfig, presets[default], default)
     p.set_defaults(func=run)

@@ -26,6 +26,12 @@ class Reporter:
         """Passes over the training data after `step` generator steps; None: no epochs."""
         return None
 
+    def summaries(self) -> dict:
+        """What the last report drew, for TensorBoard (gancli.training.tensorboard):
+        {'images': {tag: uint8 H x W x C array}, 'histograms': {tag: 1-D values}};
+        either key may be missing."""
+        return {}
+
     def finish(self, trainer) -> None:
         """At the end of the run: wait for pending writes, write summaries."""
 

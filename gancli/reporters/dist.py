@@ -28,18 +28,23 @@ class DistReporter(Reporter):
         if len(self.comps) > 1:
             self.columns += [f"mass_{i}" for i in range(len(self.comps))]
         self.bg = Background()
-        self.last: dict = {}
+        self.values: dict = {}  # the last report's values, by TensorBoard tag
 
     def report(self, trainer, step: int) -> dict:
         fake = trainer.generate(self.noise).ravel()[: self.cfg.eval_samples]
         row = {"real_mean": float(self.real.mean()), "real_std": float(self.real.std())}
         row.update(distmetrics.summarize(fake, self.comps))
         path = os.path.join(self.out, "samples", f"hist_{step:06d}.png")
-        self.bg.submit(plotting.dist_histogram, path, self.real, fake,
-                       self.noise.ravel()[: self.cfg.eval_samples],
+        noise = self.noise.ravel()[: self.cfg.eval_samples]
+        self.bg.submit(plotting.dist_histogram, path, self.real, fake, noise,
                        f"step {step}: W1 {row['w1']:.3f}, KS {row['ks']:.3f}")
-        self.last = dict(row, values=fake)
+        self.values = {"values/real": self.real, "values/generated": fake,
+                       "values/input": noise}
         return row
+
+    def summaries(self) -> dict:
+        """The histogram PNG's three sets of values."""
+        return {"histograms": self.values}
 
     def describe(self, row: dict) -> str:
         text = (f"real {row['real_mean']:.3f}±{row['real_std']:.3f}  "

@@ -29,6 +29,7 @@ class ImageReporter(Reporter):
         self.labels = draw_labels(cfg.grid_size, num_classes)  # conditional: 0, 1, ... in turn
         self.rows = sampling.grid_shape(cfg.grid_size)[0]
         self.bg = Background()
+        self.grid = None  # the last report's grid (uint8), as written to step_NNNNNN.png
         reals = os.path.join(out, "samples", "reals.png")
         if not os.path.exists(reals):
             pick = rng.choice(len(images), min(cfg.grid_size, len(images)), replace=False)
@@ -40,9 +41,14 @@ class ImageReporter(Reporter):
 
     def report(self, trainer, step: int) -> dict:
         fake = trainer.generate(self.noise, self.labels)
+        # the grid is tiled here (NumPy, a few ms) so TensorBoard gets the PNG's pixels
+        self.grid = sampling.grid_image(fake, (-1.0, 1.0), rows=self.rows, scale=2)
         path = os.path.join(self.out, "samples", f"step_{step:06d}.png")
-        self.bg.submit(self._grid, path, fake, (-1.0, 1.0))
+        self.bg.submit(sampling.save_png, path, self.grid)
         return {}
+
+    def summaries(self) -> dict:
+        return {"images": {"samples/fixed_noise": self.grid}} if self.grid is not None else {}
 
     def _grid(self, path: str, images: np.ndarray, value_range) -> None:
         sampling.save_grid(path, images, value_range, rows=self.rows, scale=2)

@@ -1,6 +1,7 @@
-"""Drives a GANTrainer through a run: chunks of compiled steps, reports, checkpoints,
-time limit, resume, and the final export. Shared by every train-* command; what
-a report contains (metrics, pictures) comes from the command's Reporter.
+"""Drives a GANTrainer through a run: chunks of compiled steps, reports (metrics.csv,
+TensorBoard), checkpoints, time limit, resume, and the final export. Shared by every
+train-* command; what a report contains (metrics, pictures) comes from the command's
+Reporter.
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import sys
 import time
 from typing import Protocol
 
-from gancli import rundir
+from gancli import cluster, rundir
 from gancli.errors import CheckpointError, Interrupted
 from gancli.reporters import Reporter
-from gancli.training import checkpoint, export, guards, precision
+from gancli.training import checkpoint, export, guards, precision, tensorboard
 from gancli.training.trainer import GANTrainer
 
 CHUNK_SECONDS = 0.5  # one compiled call runs about this long: bar and stops stay responsive
@@ -110,11 +111,14 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | 
     run.log(precision.describe(getattr(cfg, "precision", "fp32"), trainer.precision))
     if resume:
         run.restore()
+    run.board = _board(cfg, out, run.step)
     with StopSignals() as signals:
         try:
             stop = run.loop(signals)
         finally:  # DivergenceError, a full disk: the error line must not land in the bar
             run.close_bar()
+            if run.board is not None:
+                run.board.close()
     if signals.received is not None:
         name = signal.Signals(signals.received).name
         run.log(f"stopped by {name} at step {run.step}; state saved in {run.ckpt_dir}")
@@ -146,6 +150,7 @@ class _Run:
         self.ckpt_dir = os.path.join(out, "checkpoints")
         self.groups = trainer.state_variables()
         self.elapsed_before, self.resumed, self.row = 0.0, False, {}
+        self.board: tensorboard.Board | None = None  # OUT/tb's writer, set by fit
         self.step = int(trainer.step.numpy())
         self.best_dir = os.path.join(out, "best")
         self.best = export.read_best(self.best_dir)  # {'step', 'metric', 'value'} or None
@@ -200,6 +205,8 @@ class _Run:
         cap, stop = 1, None
         if self.step == 0 and self.total > 0:
             rep.report(trainer, 0)  # the untrained baseline picture
+            if self.board is not None:
+                self.board.report(0, None, rep.summaries())
         while self.step < self.total:
             next_event = min(_next(self.step, cfg.sample_every),
                              _next(self.step, cfg.checkpoint_every), self.total)
@@ -233,6 +240,8 @@ class _Run:
                 if evaluate:
                     self.row.update(self._evaluate())
                 metrics.append(self.row)
+                if self.board is not None:
+                    self.board.report(self.step, self.row, rep.summaries())
                 sums, n_int, t_int = dict.fromkeys(GANTrainer.STATS, 0.0), 0, 0.0
                 counts = dict.fromkeys(GANTrainer.STATS, 0)
             if self.step % cfg.checkpoint_every == 0 or self.step == self.total or halt:
@@ -294,6 +303,15 @@ class _Run:
                          f"{rep.unit}s/s": f"{n / dt * rep.samples_per_step:.0f}"},
                         refresh=False)
         bar.update(n)
+
+
+def _board(cfg, out: str, step: int) -> tensorboard.Board | None:
+    """OUT/tb's writer from `step` on, unless --no-tensorboard; under multiworker only
+    the chief writes (the others' folders are temporary)."""
+    if not cfg.tensorboard or (cfg.strategy == "multiworker" and not cluster.is_chief()):
+        return None
+    with open(os.path.join(out, rundir.MARKER), encoding="utf-8") as fh:
+        return tensorboard.Board(out, step, fh.read(), cfg)
 
 
 def _next(step: int, every: int) -> int:
