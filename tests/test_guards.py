@@ -65,6 +65,8 @@ class Source:
     def __init__(self):
         self.nan = tf.Variable(False)
 
+    class_cdf = None  # uniform fake labels
+
     def sample(self, rng, n):
         x = rng.normal([n, 3])
         return tf.where(self.nan, x * float("nan"), x), None

@@ -124,6 +124,8 @@ class _Source:
     num_classes = 0
     variables: list = []
 
+    class_cdf = None  # uniform fake labels
+
     def sample(self, rng, n):
         return rng.normal([n, 2]), None
 

@@ -140,6 +140,8 @@ def test_fp16_models_keep_float32_outputs_and_trainer_scales_losses():
     class Source:
         num_classes, variables = 0, []
 
+        class_cdf = None  # uniform fake labels
+
         def sample(self, rng, n):
             return rng.uniform([n, 8, 8, 1], -1, 1), None
 

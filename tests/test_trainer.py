@@ -23,6 +23,8 @@ class GaussianSource:
     num_classes = 0
     variables: list = []
 
+    class_cdf = None  # uniform fake labels
+
     def sample(self, rng, n):
         return rng.normal([n, DIM], 2.0, 0.5), None
 
@@ -240,6 +242,8 @@ class LabelledSource:
     num_classes = CLASSES
     variables: list = []
 
+    class_cdf = None  # uniform fake labels
+
     def sample(self, rng, n):
         y = rng.uniform([n], 0, CLASSES, dtype=tf.int32)
         return rng.normal([n, DIM], 0.0, 0.5) + tf.cast(y[:, None], tf.float32), y
@@ -373,3 +377,24 @@ def test_lr_decay_is_linear_and_continues_from_the_rate_reached():
         opt.learning_rate.assign(6e-3)
     tr.train(8)
     assert float(tr.d_opt.learning_rate.numpy()) == pytest.approx(6e-3 * 8 / 16, rel=1e-6)
+
+
+def test_fake_labels_follow_the_training_class_frequencies():
+    """G's labels are drawn as the data has them (source.class_cdf), so a class that is
+    70 % of the training images is 70 % of what G is trained to draw; without a cdf
+    they are uniform. ImageSource derives the cdf from its labels."""
+    from gancli.data.image_source import ImageSource
+    from gancli.data.images import ImageData
+
+    labels = np.repeat([0, 1, 2], [70, 20, 10])
+    source = ImageSource(ImageData(np.zeros((100, 4, 4, 1), np.uint8), labels, 3, "t"), True)
+    assert source.class_cdf == pytest.approx((0.7, 0.9, 1.0))
+    tr = make_conditional(losses.make_loss("bce"))
+    tr.source = source
+    _, y = tr._noise_and_labels(20000)
+    np.testing.assert_allclose(np.bincount(y.numpy(), minlength=3) / 20000, [0.7, 0.2, 0.1],
+                               atol=0.015)
+    tr.source = LabelledSource()
+    _, y = tr._noise_and_labels(20000)
+    np.testing.assert_allclose(np.bincount(y.numpy(), minlength=3) / 20000, [1 / 3] * 3,
+                               atol=0.015)

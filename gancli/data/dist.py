@@ -9,6 +9,7 @@ class DistSource:
     """Vectors of `vector_len` i.i.d. draws from the target."""
 
     num_classes = 0
+    class_cdf = None
     variables: list = []
 
     def __init__(self, components: list[tuple[float, float]], vector_len: int):

@@ -3,13 +3,16 @@ inside the methods, so importing this module stays cheap.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from gancli.data.images import ImageData
 
 
 class ImageSource:
     """Training images resident on the device (uint8), shuffled once per epoch inside
     the graph; each call returns the next batch of the current permutation, scaled to
-    [-1, 1]. The permutation and cursor are variables, so checkpoints carry them."""
+    [-1, 1]. The permutation and cursor are variables, so checkpoints carry them.
+    `class_cdf`: the labels' cumulative class frequencies, for G's label draws."""
 
     def __init__(self, data: ImageData, conditional: bool = False):
         import tensorflow as tf
@@ -18,6 +21,10 @@ class ImageSource:
         self.num_classes = data.num_classes if conditional else 0
         self.x = tf.constant(data.images)
         self.y = tf.constant(data.labels, tf.int32) if self.num_classes else None
+        self.class_cdf = None  # G's labels: the training labels' class frequencies
+        if self.num_classes:
+            counts = np.bincount(data.labels, minlength=self.num_classes)
+            self.class_cdf = tuple(float(c) for c in np.cumsum(counts) / counts.sum())
         self.perm = tf.Variable(tf.range(self.n, dtype=tf.int32), trainable=False, name="perm")
         self.cursor = tf.Variable(self.n, trainable=False, name="cursor")  # shuffle first
         self.variables = [self.perm, self.cursor]

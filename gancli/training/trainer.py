@@ -29,10 +29,13 @@ from gancli.training import guards, optimizers
 
 
 class RealSource(Protocol):
-    """Draws real batches inside the graph. `variables` is state to checkpoint."""
+    """Draws real batches inside the graph. `variables` is state to checkpoint.
+    `class_cdf`: the training labels' cumulative class frequencies (num_classes
+    floats ending at 1), which G's labels are drawn with; None: uniform classes."""
 
     num_classes: int
     variables: list
+    class_cdf: tuple[float, ...] | None
 
     def sample(self, rng: tf.random.Generator, n: int):
         """-> (x, labels or None), both tensors with leading dimension n."""
@@ -147,8 +150,14 @@ class GANTrainer:
         z = sample_noise(self.rng, [n, self.latent_dim], self.noise)
         if not self.num_classes:
             return z, None
-        y = self.rng.uniform([n], 0, self.num_classes, dtype=tf.int32)
-        return z, y
+        cdf = self.source.class_cdf
+        if cdf is None:
+            return z, self.rng.uniform([n], 0, self.num_classes, dtype=tf.int32)
+        # the classes as often as the training data has them (an imbalanced folder's
+        # rare classes stay rare, as in eval's and generate's draws): inverse CDF
+        u = self.rng.uniform([1, n])
+        y = tf.searchsorted(tf.constant([cdf], tf.float32), u, side="right")[0]
+        return z, tf.minimum(tf.cast(y, tf.int32), self.num_classes - 1)
 
     @staticmethod
     def _inputs(x, y):
