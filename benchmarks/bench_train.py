@@ -25,7 +25,9 @@ Conv2D, Conv2DTranspose; 2 x multiply-adds): b (4 F_G + 8 F_D) for one D and one
 update at batch b -- D update: G forward + D forward/backward on [real; fake]
 (b F_G + 6 b F_D); G update: G forward/backward + D forward/backward to its input
 (3 b F_G + 2 b F_D). seed-classic: F_G 95.8 M, F_D 50.0 M -> 784 MFLOP per image;
-dcgan: F_G 22.0 M, F_D 20.7 M -> 254 MFLOP per image. Peaks: measured on this machine
+dcgan: F_G 22.0 M, F_D 20.7 M -> 254 MFLOP per image; dcgan-deep at 32 x 32 x 3 (default
+width 64): F_G 35.9 M, F_D 35.1 M -> 425 MFLOP per image, at 64 x 64 x 3: F_G 209.3 M,
+F_D 207.6 M -> 2,498 MFLOP per image. Peaks: measured on this machine
 by each configuration's process just before and after its timed rounds, the better
 of the two, so they see the same load as the loops (_common.measure_peaks: best
 GFLOP/s of a 2048^3 matmul and of a 64 x 14x14x128 -> 128 5x5 conv, float32 and
@@ -52,8 +54,10 @@ Both loops run with the TensorFlow settings the CLI uses (gancli.tfenv: oneDNN
 kernels on x86). The seed-style loop keeps Keras's own SGD / Adam; gancli's uses its
 fused update kernels (gancli.training.optimizers).
 
-Data: synthetic uint8 images of MNIST's shape (60,000 x 28 x 28 x 1) -- no dataset
-needed; train-dist draws its normal target in-graph (gancli) or with NumPy (seed).
+Data: synthetic uint8 images of MNIST's shape (60,000 x 28 x 28 x 1), or 4,000 colour
+ones of the configuration's size (dcgan-deep32: 32 x 32 x 3, dcgan-deep64: 64 x 64 x 3,
+unconditional, the dcgan preset's recipe) -- no dataset needed; train-dist draws its
+normal target in-graph (gancli) or with NumPy (seed).
 
     python benchmarks/bench_train.py                      # every configuration
     python benchmarks/bench_train.py --quick              # short rounds, for a smoke run
@@ -71,16 +75,22 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402  (imports gancli: TensorFlow's environment, before it loads)
 
-# name -> (command, preset, batch size)
+MNIST_SHAPE = (28, 28, 1)
+# name -> (command, preset, batch size, config overrides, image shape); the colour rows
+# train the dcgan preset's recipe on dcgan-deep, the model that grows with the size
 CONFIGS = {
-    "seed-normal/10": ("train-dist", "seed-normal", 10),
-    "seed-normal/256": ("train-dist", "seed-normal", 256),
-    "seed-classic/16": ("train-mnist", "seed-classic", 16),
-    "seed-classic/64": ("train-mnist", "seed-classic", 64),
-    "seed-classic/128": ("train-mnist", "seed-classic", 128),
-    "dcgan/64": ("train-mnist", "dcgan", 64),
+    "seed-normal/10": ("train-dist", "seed-normal", 10, {}, None),
+    "seed-normal/256": ("train-dist", "seed-normal", 256, {}, None),
+    "seed-classic/16": ("train-mnist", "seed-classic", 16, {}, MNIST_SHAPE),
+    "seed-classic/64": ("train-mnist", "seed-classic", 64, {}, MNIST_SHAPE),
+    "seed-classic/128": ("train-mnist", "seed-classic", 128, {}, MNIST_SHAPE),
+    "dcgan/64": ("train-mnist", "dcgan", 64, {}, MNIST_SHAPE),
+    "dcgan-deep32/64": ("train-mnist", "dcgan", 64, {"model": "dcgan-deep"}, (32, 32, 3)),
+    "dcgan-deep64/64": ("train-mnist", "dcgan", 64, {"model": "dcgan-deep"}, (64, 64, 3)),
 }
-N_IMAGES, IMAGE_SHAPE = 60000, (28, 28, 1)
+# synthetic images: MNIST's count, fewer in colour (the seed loop keeps a float32 copy:
+# 4,000 x 64 x 64 x 3 is 197 MB)
+N_IMAGES, N_COLOUR = 60000, 4000
 REFERENCE = "seed-style"
 SEED_LAYERS = "seed layers"  # gancli's loop on the seed's stock layers (no UpConv2D,
 # no FastGradConv2D, the seed's D stack)
@@ -93,13 +103,13 @@ def make_cfg(name: str):
     from gancli.config import DistConfig, ImageConfig
     from gancli.presets import PRESETS
 
-    command, preset, batch = CONFIGS[name]
+    command, preset, batch, overrides, _ = CONFIGS[name]
     cls = DistConfig if command == "train-dist" else ImageConfig
     return command, config.resolve(cls, PRESETS[command], preset, preset=preset,
-                                   overrides={"seed": 0, "batch_size": batch})
+                                   overrides={**overrides, "seed": 0, "batch_size": batch})
 
 
-def build_models(command: str, cfg, speed_up: bool = True):
+def build_models(command: str, cfg, shape=None, speed_up: bool = True):
     """G and D as the command builds them (its build_models). speed_up=False, for
     train-mnist: the builders' stock layers without gancli.models.speedups' swaps (the
     seed's layers: UpSampling2D + Conv2D in G, Conv2D(tanh) before each max-pool and
@@ -110,14 +120,18 @@ def build_models(command: str, cfg, speed_up: bool = True):
         return train_dist.build_models(cfg)
     from gancli.commands import train_mnist
 
-    return train_mnist.build_models(cfg, IMAGE_SHAPE, 0, speed_up=speed_up)
+    return train_mnist.build_models(cfg, shape, 0, speed_up=speed_up)
 
 
-def synthetic_images():
+def synthetic_images(name: str):
+    """Random uint8 images of configuration `name`'s shape, or None for train-dist."""
     import numpy as np
 
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (N_IMAGES, *IMAGE_SHAPE), dtype=np.uint8)
+    shape = CONFIGS[name][4]
+    if shape is None:
+        return None
+    n = N_IMAGES if shape == MNIST_SHAPE else N_COLOUR
+    return np.random.default_rng(0).integers(0, 256, (n, *shape), dtype=np.uint8)
 
 
 class GancliLoop:
@@ -129,7 +143,8 @@ class GancliLoop:
 
         seed_everything(cfg.seed)
         with precision.policy(prec):
-            G, D = build_models(command, cfg, speed_up)
+            G, D = build_models(command, cfg, None if pixels is None else pixels.shape[1:],
+                                speed_up)
             if command == "train-dist":
                 from gancli.config import parse_target
                 from gancli.data.dist import DistSource
@@ -156,7 +171,8 @@ def seed_loop(command, cfg, pixels=None) -> _common.SeedStyleLoop:
     from gancli.training.optimizers import make_optimizer
 
     seed_everything(cfg.seed)
-    G, D = build_models(command, cfg, speed_up=False)  # the seed's own layers
+    G, D = build_models(command, cfg, None if pixels is None else pixels.shape[1:],
+                        speed_up=False)  # the seed's own layers
     if command == "train-dist":
         mu, sd = parse_target(cfg.target)[0]
         shape = (cfg.vector_len,)
@@ -199,7 +215,7 @@ def worker(name: str, labels: list[str], rounds: int, seconds: float,
     `peaks`, measure the CPU's peaks here too, just before and after the rounds (the
     better of the two), so they are taken under the same load as the loops."""
     command, cfg = make_cfg(name)
-    pixels = synthetic_images() if command == "train-mnist" else None
+    pixels = synthetic_images(name)
     if not (command == "train-mnist" and cfg.model == "seed-classic"):
         labels = [k for k in labels if not k.endswith(SEED_LAYERS)]  # the same models there
     loops = {label: build_loop(label, command, cfg, pixels) for label in labels}
@@ -220,7 +236,7 @@ def worker(name: str, labels: list[str], rounds: int, seconds: float,
 def memory_worker(name: str, label: str, seconds: float) -> dict:
     """Peak RSS of a process that builds and runs only loop `label` (~`seconds`)."""
     command, cfg = make_cfg(name)
-    pixels = synthetic_images() if command == "train-mnist" else None
+    pixels = synthetic_images(name)
     loop = build_loop(label, command, cfg, pixels)
     _common.interleave({label: loop}, 1, seconds)
     return {"peak_mb": _common.peak_mb()}
@@ -319,7 +335,8 @@ def main(argv=None):
     print(f"machine: {_common.machine()}")
     print(f"{args.rounds} interleaved rounds of ~{args.seconds:g} s per loop, medians, one "
           "process per configuration; peak MiB: VmHWM of a separate process that runs "
-          "only that loop; synthetic MNIST-shaped uint8 images", flush=True)
+          "only that loop; synthetic uint8 images (MNIST-shaped, or the colour size the "
+          "configuration names)", flush=True)
     t0 = time.perf_counter()
     results = []
     for name in names:

@@ -181,14 +181,27 @@ class DistConfig(TrainConfig):
                 raise ConfigError(f"{key} widths must be positive, got {getattr(self, key)}")
 
 
-IMAGE_MODELS = ("seed-classic", "dcgan", "wgan")  # gancli.models.images builds them
+# gancli.models.images builds them; dcgan-deep grows with the image size, dcgan-cifar is
+# seed 002's CIFAR-10 pair (gancli.models.stages)
+IMAGE_MODELS = ("seed-classic", "dcgan", "wgan", "dcgan-deep", "dcgan-cifar")
 CROPS = ("center", "none")
 DEFAULT_EPOCHS = 20  # train-mnist's length when neither --epochs, --steps nor --max_minutes is set
+DEEP_SIDES = tuple(2 ** k for k in range(4, 11))  # dcgan-deep's image sides: 16 ... 1024
 
 
-def image_sides_error(height: int, width: int) -> str | None:
-    """Why the image models cannot make height x width images, or None: every generator
-    doubles its resolution twice from (H/4, W/4)."""
+def image_sides_error(height: int, width: int, model: str = "dcgan") -> str | None:
+    """Why `model` cannot make height x width images, or None: dcgan-deep makes square
+    images of a side in DEEP_SIDES (from 4x4, x2 per stage); dcgan-cifar doubles four
+    times from (H/16, W/16); the others double twice from (H/4, W/4)."""
+    if model == "dcgan-deep":
+        if height != width or height not in DEEP_SIDES:
+            return (f"model dcgan-deep makes square images of side "
+                    f"{', '.join(map(str, DEEP_SIDES[:-1]))} or {DEEP_SIDES[-1]}")
+        return None
+    if model == "dcgan-cifar":
+        if height % 16 or width % 16:
+            return "model dcgan-cifar needs sides divisible by 16 (seed 002's net: 32)"
+        return None
     if height % 4 or width % 4:
         return "the networks need sides divisible by 4"
     return None
@@ -220,9 +233,19 @@ class ImageConfig(TrainConfig):
                     "square) or none (resize, distorting)", choices=CROPS)
     n_train: int = opt(0, "keep only the first N training images (0: all)", minimum=0)
     channels: int = opt(0, "1: grayscale, 3: RGB (0: as the data comes)", minimum=0)
-    image_size: int = opt(0, "resize images to SIZE x SIZE, a multiple of 4 (0: keep)",
-                          minimum=0)
-    model: str = opt("dcgan", "network pair", choices=IMAGE_MODELS)
+    image_size: int = opt(0, "resize images to SIZE x SIZE: a multiple of 4 (dcgan-cifar: of "
+                          "16; dcgan-deep: a power of two from 16) (0: keep)", minimum=0)
+    model: str = opt("dcgan", "network pair: seed-classic, dcgan, wgan (MNIST-sized: two x2 "
+                     "stages from H/4); dcgan-deep (the DCGAN paper's pair grown to the image "
+                     "size: G from 4x4 doubling per stage, D mirroring it; square sides "
+                     "16, 32, ... 1024); dcgan-cifar (seed 002's CIFAR-10 pair)",
+                     choices=IMAGE_MODELS)
+    width: int | None = opt(None, "dcgan-deep: channels of G's last hidden stage, doubling "
+                            "toward 4x4 up to 8 x width (DCGAN's 64 px G, 1024-512-256-128, "
+                            "is width 128); D's stages mirror G's", minimum=1,
+                            unset="by image size: 4096 / side, kept in 16..64 (64 up to 64 px)")
+    spectral_norm: bool = opt(False, "spectral normalization (SNGAN) on every Conv2D and Dense "
+                              "of D (keras.layers.SpectralNormalization)")
     conditional: bool = opt(False, "class-conditional G and projection D (needs labels); "
                             "then `gancli generate --label K`")
     grid_size: int = opt(64, "images in the fixed-noise sample grid", minimum=1)
@@ -233,8 +256,12 @@ class ImageConfig(TrainConfig):
         super().validate()
         if self.channels not in (0, 1, 3):
             raise ConfigError(f"channels must be 0, 1 or 3, got {self.channels}")
-        if self.image_size and (why := image_sides_error(self.image_size, self.image_size)):
+        if self.image_size and (why := image_sides_error(self.image_size, self.image_size,
+                                                         self.model)):
             raise ConfigError(f"image_size is {self.image_size}; {why}")
+        if self.width is not None and self.model != "dcgan-deep":
+            raise ConfigError(f"width sets dcgan-deep's channels; model {self.model} has "
+                              "fixed ones")
         parse_color(self.background, key="background")
         if self.dataset == "folder" and not self.data:
             raise ConfigError("dataset folder needs --data PATH, a folder of images")

@@ -151,6 +151,23 @@ TABLE: dict[str, dict[str, Preset]] = {
             sample_every=(500, "a grid and a metrics row every 500 steps"),
             ema=(0.999, "grids and the saved G from G's weight average"),
         ),
+        "dcgan-cifar": _preset(
+            "seed 002's DCGAN on CIFAR-10 (the notebook it studies: mafda/"
+            "generative_adversarial_networks_101, 02_DCGAN_CIFAR10): G Dense 2x2x512 -> "
+            "256, 128, 64 -> 3 transposed convs 5x5 stride 2 with BatchNorm and "
+            "LeakyReLU(0.2), tanh out; D 64-128-256-512 convs 5x5 stride 2 with "
+            "LeakyReLU(0.2), BatchNorm after all but the first, Flatten, Dense(1); bce, "
+            "Adam 3e-4 (beta1 0.5), batch 64, normal noise, 100 epochs.",
+            model=("dcgan-cifar", "seed 002's CIFAR-10 layer stack (gancli.models.stages)"),
+            dataset=("cifar10", "seed 002 trains on CIFAR-10"),
+            noise=("normal:0,1", "the notebook's z ~ N(0, 1)"),
+            d_lr=(3e-4, "the notebook: Adam(lr=0.0003, beta_1=0.5)"),
+            g_lr=(3e-4, "as D"),
+            **_DCGAN_ADAM,
+            batch_size=(64, "the notebook's batch_size"),
+            epochs=(100, "the notebook's epochs"),
+            **_IMAGE_RUN,
+        ),
         "lsgan": _preset(
             "seed 003's LSGAN: least-squares loss on the DCGAN pair.",
             loss=("lsgan", "seed 003"),

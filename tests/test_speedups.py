@@ -70,9 +70,10 @@ def test_seed_classic_same_function_and_initial_weights(gpu, num_classes):
 
 @pytest.mark.parametrize("arch", [a for a in IMAGE_MODELS if a != "seed-classic"])
 def test_nothing_to_swap_returns_the_model_itself(arch):
-    # dcgan / wgan: stride-2 convs (no fast gradient route) and no upsample or narrowing
-    # Dense; the model, its Dropout seeds and all, is left alone
-    for model in (build_generator(arch, 16, SHAPE, 10), build_discriminator(arch, SHAPE, 10)):
+    # dcgan / wgan / dcgan-deep / dcgan-cifar: stride-2 convs (no fast gradient route) and
+    # no upsample or narrowing Dense; the model, its Dropout seeds and all, is left alone
+    shape = SHAPE if arch in ("dcgan", "wgan") else (32, 32, 3)
+    for model in (build_generator(arch, 16, shape, 10), build_discriminator(arch, shape, 10)):
         assert speed_up(model, gpu=False) is model
 
 

@@ -40,8 +40,8 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
     data = load_images(cfg.dataset, cfg.data, cfg.n_train, cfg.channels, cfg.image_size,
                        cfg.background, cfg.crop)
     h, w = data.images.shape[1:3]
-    if why := image_sides_error(h, w):
-        raise DataError(f"images are {h}x{w}; {why}: pass --image_size (e.g. 28 or 32)")
+    if why := image_sides_error(h, w, cfg.model):
+        raise DataError(f"images are {h}x{w}; {why}: pass --image_size to resize them")
     if cfg.conditional and not data.num_classes:
         if asked_conditional:
             raise DataError(f"--conditional needs labels, and {data.name} has none")
@@ -76,8 +76,9 @@ def build_models(cfg: ImageConfig, shape: tuple[int, int, int], num_classes: int
     from gancli.models import images, speedups
     from gancli.training.distribute import has_gpu
 
-    G = images.build_generator(cfg.model, cfg.latent_dim, shape, num_classes)
-    D = images.build_discriminator(cfg.model, shape, num_classes)
+    G = images.build_generator(cfg.model, cfg.latent_dim, shape, num_classes, cfg.width)
+    D = images.build_discriminator(cfg.model, shape, num_classes, cfg.width,
+                                   cfg.spectral_norm)
     if not speed_up:
         return G, D
     gpu = has_gpu()

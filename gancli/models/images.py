@@ -1,5 +1,12 @@
 """Generators and discriminators for images (seeds 000, 002, 003).
 
+seed-classic, dcgan and wgan are MNIST-sized (two x2 stages from H/4); dcgan-deep, which
+grows with the image size, and seed 002's CIFAR-10 pair (dcgan-cifar) have their bodies
+in gancli.models.stages. With `spectral_norm`, every Conv2D and Dense of D is wrapped
+in keras.layers.SpectralNormalization under the layer's own name (weights stay at
+LAYER/kernel, plus LAYER/vector_u, the power iteration's state); the projection's
+Embedding is not wrapped (the wrapper casts outputs to its input's dtype: int labels).
+
 Channels-last throughout; generators end in tanh, so images live in [-1, 1].
 Discriminators end in a linear Dense(1): one raw logit (or critic value) per
 sample, and the losses apply any sigmoid themselves.
@@ -26,6 +33,7 @@ import keras
 from keras import layers
 
 from gancli.config import IMAGE_MODELS, image_sides_error
+from gancli.models import stages
 
 LABEL_EMBED_DIM = 50  # width of G's label embedding, as in the Keras cGAN/ACGAN examples
 
@@ -38,7 +46,7 @@ def _check(arch: str, image_shape) -> tuple[int, int, int]:
         raise ValueError(f"image_shape must be (height, width, channels) of positive ints, "
                          f"got {image_shape!r}")
     h, w, c = shape
-    if why := image_sides_error(h, w):
+    if why := image_sides_error(h, w, arch):
         raise ValueError(f"image_shape {h}x{w}: {why}")
     return h, w, c
 
@@ -66,23 +74,42 @@ def _generator_input(latent_dim: int, num_classes: int):
     return [z, y], layers.Concatenate(name="noise_and_label")([z, e])
 
 
-# seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (dcgan G)
+def _spectral_norm(layer):
+    return layers.SpectralNormalization(layer, name=layer.name, dtype=layer.dtype_policy)
+
+
+def _same(layer):
+    return layer
+
+
+def _deep_width(side: int, width: int | None) -> int:
+    if width is not None and width < 1:
+        raise ValueError(f"width must be positive, got {width}")
+    return stages.default_width(side) if width is None else width
+
+
+# seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (dcgan G), dcgan-cifar <- 002
 def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int],
-                    num_classes: int = 0) -> keras.Model:
+                    num_classes: int = 0, width: int | None = None) -> keras.Model:
     """noise (latent_dim,) [+ label ()] -> image (H, W, C) in [-1, 1].
 
     Args:
       arch: one of config.IMAGE_MODELS; "wgan" uses the dcgan generator.
       latent_dim: length of the noise vector.
-      image_shape: (H, W, C), H and W divisible by 4.
+      image_shape: (H, W, C), sides as config.image_sides_error allows for arch.
       num_classes: > 0 makes G conditional: it takes [noise, label].
+      width: dcgan-deep's channel knob (None: stages.default_width); others ignore it.
     Raises:
-      ValueError: unknown arch, bad shape or sizes.
+      ValueError: unknown arch, bad shape, sizes or width.
     """
     h, w, c = _check(arch, image_shape)
     sh, sw = h // 4, w // 4
     inputs, x = _generator_input(latent_dim, num_classes)
-    if arch == "seed-classic":
+    if arch == "dcgan-deep":
+        out = stages.deep_generator(x, h, c, _deep_width(h, width))
+    elif arch == "dcgan-cifar":
+        out = stages.cifar_generator(x, h, w, c)
+    elif arch == "seed-classic":
         # seed 000: tanh everywhere, UpSampling2D + 'same' convs, one BatchNorm
         x = layers.Dense(1024, activation="tanh", name="dense1")(x)
         x = layers.Dense(128 * sh * sw, activation="tanh", name="dense2")(x)
@@ -110,33 +137,42 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
     return keras.Model(inputs, out, name="generator")
 
 
-# seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (critic)
+# seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (critic), dcgan-cifar <- 002
 def build_discriminator(arch: str, image_shape: tuple[int, int, int],
-                        num_classes: int = 0) -> keras.Model:
+                        num_classes: int = 0, width: int | None = None,
+                        spectral_norm: bool = False) -> keras.Model:
     """image (H, W, C) [+ label ()] -> logit (1,), linear.
 
     Args:
       arch: one of config.IMAGE_MODELS.
-      image_shape: (H, W, C), H and W divisible by 4 (seed-classic: at least 12).
+      image_shape: (H, W, C), sides as config.image_sides_error allows for arch
+        (seed-classic: at least 12).
       num_classes: > 0 makes D a projection discriminator taking [image, label].
+      width: dcgan-deep's channel knob, as for build_generator.
+      spectral_norm: wrap every Conv2D and Dense in SpectralNormalization.
     Raises:
-      ValueError: unknown arch or bad shape.
+      ValueError: unknown arch, bad shape or width.
     """
     h, w, c = _check(arch, image_shape)
+    wrap = _spectral_norm if spectral_norm else _same
     x_in = keras.Input((h, w, c), name="image")
     x = x_in
-    if arch == "seed-classic":
+    if arch == "dcgan-deep":
+        feat = stages.deep_discriminator(x, h, _deep_width(h, width), wrap)
+    elif arch == "dcgan-cifar":
+        feat = stages.cifar_discriminator(x, wrap)
+    elif arch == "seed-classic":
         # seed 000: tanh convs with max-pooling; the second conv is 'valid' as in the seed,
         # so H/2 - 4 must still leave a 2x2 map for the second pool
         if h < 12 or w < 12:
             raise ValueError(f"seed-classic discriminator needs images of at least 12x12, "
                              f"got {h}x{w}")
         for i, (filters, padding) in enumerate(((64, "same"), (128, "valid")), 1):
-            x = layers.Conv2D(filters, 5, padding=padding, activation="tanh",
-                              name=f"conv{i}")(x)
+            x = wrap(layers.Conv2D(filters, 5, padding=padding, activation="tanh",
+                                   name=f"conv{i}"))(x)
             x = layers.MaxPooling2D(name=f"pool{i}")(x)
         x = layers.Flatten(name="flatten")(x)
-        feat = layers.Dense(1024, activation="tanh", name="features")(x)
+        feat = wrap(layers.Dense(1024, activation="tanh", name="features"))(x)
     else:
         # dcgan: seed 002 / TF DCGAN tutorial, LeakyReLU + Dropout, no BatchNorm.
         # wgan: seed 003's critic family; no Dropout (noise in the critic) and no
@@ -144,13 +180,19 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
         # gradient penalty).
         dropout = arch == "dcgan"
         for i, filters in enumerate((64, 128), 1):
-            x = layers.Conv2D(filters, 5, strides=2, padding="same", name=f"conv{i}")(x)
+            x = wrap(layers.Conv2D(filters, 5, strides=2, padding="same", name=f"conv{i}"))(x)
             x = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i}")(x)
             if dropout:
                 x = layers.Dropout(0.3, name=f"dropout{i}")(x)
         feat = layers.Flatten(name="flatten")(x)
+    return _discriminator_head(x_in, feat, num_classes, wrap)
+
+
+def _discriminator_head(x_in, feat, num_classes: int, wrap=_same) -> keras.Model:
+    """D from its image input and feature vector h: a linear logit Dense(1)(h), or with
+    labels the projection head. `wrap` wraps the Dense layers (spectral norm)."""
     if num_classes <= 0:
-        out = layers.Dense(1, name="logit", dtype="float32")(feat)
+        out = wrap(layers.Dense(1, name="logit", dtype="float32"))(feat)
         return keras.Model(x_in, out, name="discriminator")
     # projection: the label picks a direction in feature space and D adds h's component
     # along it to the unconditional logit
@@ -158,6 +200,5 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
     e = _embed(y, num_classes, feat.shape[-1], "label_projection")
     proj = layers.Dot(axes=1, name="projection", dtype="float32")([feat, e])
     out = layers.Add(name="logit", dtype="float32")(
-        [layers.Dense(1, name="linear", dtype="float32")(feat), proj])
+        [wrap(layers.Dense(1, name="linear", dtype="float32"))(feat), proj])
     return keras.Model([x_in, y], out, name="discriminator")
-
