@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     D = d_idx = None
     if args.nice:
         d_path = saved.find_discriminator(weights, args.discriminator)
-        D = saved.load_model(d_path)
+        D = saved.load_model(d_path, max_outputs=2)  # ACGAN: logit and class logits
         d_idx = saved.check_discriminator(D, d_path, info)
     main_png = png or os.path.join(folder, "grid.png" if info.kind == "images"
                                    else "histogram.png")
