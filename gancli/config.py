@@ -26,14 +26,19 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "leaky_relu", "elu", "softpl
 STRATEGIES = ("auto", "one_device", "mirrored", "multiworker")
 ON_NAN = ("stop", "skip")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CONDITIONALS = ("none", "projection", "acgan")
 
 
 def opt(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices=None,
-        minimum: float | None = None, cli: bool = True, unset: str = "") -> Any:
+        minimum: float | None = None, cli: bool = True, unset: str = "",
+        from_bool: tuple[str, str] | None = None) -> Any:
     """A config field: default, one-line help, CLI aliases and simple bounds; `unset`
-    says what a None value means (shown by --help as the default)."""
+    says what a None value means (shown by --help as the default). `from_bool`: a
+    choice field that was once a bool -- (the value false meant, the value true meant):
+    YAML false/true map to these, and its flag works as the bool's did (`--x` alone,
+    `--no-x`) besides taking a value (`--x CHOICE`)."""
     meta = dict(help=help, aliases=aliases, choices=choices, minimum=minimum, cli=cli,
-                unset=unset)
+                unset=unset, from_bool=from_bool)
     return field(default=default, metadata=meta)
 
 
@@ -246,8 +251,16 @@ class ImageConfig(TrainConfig):
                             unset="by image size: 4096 / side, kept in 16..64 (64 up to 64 px)")
     spectral_norm: bool = opt(False, "spectral normalization (SNGAN) on every Conv2D and Dense "
                               "of D (keras.layers.SpectralNormalization)")
-    conditional: bool = opt(False, "class-conditional G and projection D (needs labels); "
-                            "then `gancli generate --label K`")
+    conditional: str = opt("none", "class-conditional training (needs labels; then `gancli "
+                           "generate --label K`): projection = label embedding in G, "
+                           "projection D (Miyato & Koyama 2018); acgan = label embedding in "
+                           "G, D sees the image alone and also classifies it (auxiliary class "
+                           "head, Odena et al. 2017); none = unconditional. --conditional "
+                           "alone is projection, --no-conditional is none",
+                           choices=CONDITIONALS, from_bool=("none", "projection"))
+    class_weight: float = opt(1.0, "acgan: weight of the auxiliary class cross-entropy in "
+                              "both losses (D: on real and fake images, G: on its fakes)",
+                              minimum=0)
     grid_size: int = opt(64, "images in the fixed-noise sample grid", minimum=1)
     eval_samples: int = opt(5000, "generated images per --eval_every evaluation",
                             minimum=100)
@@ -397,6 +410,8 @@ def build(cls: type, values: Mapping[str, Any], source: str = "") -> Any:
         if key not in fields_:
             raise unknown_key(key, fields_, where=where)
         f = fields_[key]
+        if isinstance(value, bool) and f.metadata.get("from_bool"):
+            value = f.metadata["from_bool"][value]  # an older config's false / true
         v = coerce(key, value, f.type)
         if f.metadata.get("choices") and v not in f.metadata["choices"]:
             raise ConfigError(f"{key}: unknown value {v!r}; valid: "

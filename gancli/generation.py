@@ -49,7 +49,8 @@ def generate(model, z: np.ndarray, y: np.ndarray | None) -> np.ndarray:
 
 def score(D, G, z: np.ndarray, y: np.ndarray | None, idx: tuple[int, int | None]
           ) -> np.ndarray:
-    """D(G(z[, y])[, y]) logits, float32 (n,), batch by batch (images are not kept)."""
+    """D(G(z[, y])[, y]) logits, float32 (n,), batch by batch (images are not kept).
+    An ACGAN D returns [logit, class logits]: the ranking uses the logit."""
     from keras import ops
 
     x_idx, y_idx = idx
@@ -57,7 +58,8 @@ def score(D, G, z: np.ndarray, y: np.ndarray | None, idx: tuple[int, int | None]
     for i in range(0, len(z), BATCH):
         yb = None if y is None else y[i:i + BATCH]
         x = generate(G, z[i:i + BATCH], yb)
-        out.append(ops.convert_to_numpy(D(_feed(D, x, yb, x_idx, y_idx), training=False)))
+        d = D(_feed(D, x, yb, x_idx, y_idx), training=False)
+        out.append(ops.convert_to_numpy(d[0] if isinstance(d, (list, tuple)) else d))
     return np.concatenate(out).reshape(len(z)).astype(np.float32)
 
 

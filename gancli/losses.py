@@ -4,6 +4,7 @@
 the discriminator step's loss and `g_loss(fake_out)` the generator step's, and its
 `clip` / `gp_weight` tell the trainer about weight clipping and the gradient penalty.
 D never ends in a sigmoid; bce applies it inside a numerically stable softplus form.
+`class_loss` is ACGAN's auxiliary classification term, which the trainer adds to both.
 """
 from __future__ import annotations
 
@@ -85,6 +86,14 @@ class Hinge(Loss):
 
     def g_loss(self, fake_out):
         return -tf.reduce_mean(fake_out)
+
+
+def class_loss(class_logits, labels):
+    """ACGAN's auxiliary class term: the mean softmax cross-entropy of D's class logits
+    (n, C) against the int labels (n,); D minimizes it on real and fake images, G on
+    its fakes (Odena et al. 2017)."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=tf.cast(class_logits, tf.float32)))
 
 
 def make_loss(name: str, *, real_label=1.0, fake_label=0.0, clip_value=0.01,

@@ -57,8 +57,10 @@ def read_sidecar(model_path: str) -> dict | None:
     return meta
 
 
-def load_model(path: str):
-    """keras.models.load_model with any failure turned into one CheckpointError line."""
+def load_model(path: str, max_outputs: int = 1):
+    """keras.models.load_model with any failure turned into one CheckpointError line;
+    a model with more than `max_outputs` outputs is refused (a discriminator may have
+    two: an ACGAN D's logit and class logits)."""
     import keras
 
     import gancli.models.layers  # noqa: F401  (registers gancli's layers for D files)
@@ -72,7 +74,9 @@ def load_model(path: str):
     except Exception as e:  # keras, h5py, zipfile and OS errors alike
         raise CheckpointError(f"cannot load {path}: not a readable Keras model "
                               f"({_one_line(e)})") from None
-    if not isinstance(model, keras.Model) or len(model.outputs) != 1:
+    if not isinstance(model, keras.Model) or not 1 <= len(model.outputs) <= max_outputs:
+        if isinstance(model, keras.Model) and _looks_like_discriminator(model):
+            raise CheckpointError(_IS_DISCRIMINATOR.format(path=path))
         raise CheckpointError(f"{path} is not a single-output Keras model")
     return model
 
@@ -147,6 +151,10 @@ def split_inputs(model):
                           f"but the model takes {len(inputs)} inputs ({names})")
 
 
+_IS_DISCRIMINATOR = ("{path} is a discriminator, not a generator; pass the generator saved "
+                     "beside it (generator.h5 or generator.keras)")
+
+
 def _looks_like_discriminator(model) -> bool:
     names = {t.name for t in model.inputs}
     if "noise" in names:
@@ -173,8 +181,7 @@ def describe(model, path: str, meta: dict | None) -> GeneratorInfo:
     side = os.path.basename(sidecar_path(path))
     what = meta or {}
     if what.get("model") == "discriminator" or _looks_like_discriminator(model):
-        raise CheckpointError(f"{path} is a discriminator, not a generator; pass the generator "
-                              "saved beside it (generator.h5 or generator.keras)")
+        raise CheckpointError(_IS_DISCRIMINATOR.format(path=path))
     z_idx, y_idx = split_inputs(model)
     z = model.inputs[z_idx]
     if len(z.shape) != 2 or z.shape[1] is None:
@@ -291,7 +298,9 @@ def find_discriminator(generator_path: str, explicit: str | None = None) -> str:
 
 
 def check_discriminator(D, path: str, info: GeneratorInfo) -> tuple[int, int | None]:
-    """-> (sample input index, label input index or None) after checking D fits G."""
+    """-> (sample input index, label input index or None) after checking D fits G.
+    D returns one logit per sample, or (an ACGAN D, which takes no label) [logit,
+    class logits] over the generator's classes."""
     inputs = D.inputs
     if len(inputs) == 1:
         x_idx, y_idx = 0, None
@@ -313,4 +322,13 @@ def check_discriminator(D, path: str, info: GeneratorInfo) -> tuple[int, int | N
     if out not in ((1,), ()):
         raise CheckpointError(f"{path} does not look like a discriminator: it returns {out}, "
                               "not one logit per sample")
+    if len(D.outputs) == 2:
+        classes = tuple(D.outputs[1].shape)[1:]
+        if y_idx is not None or len(classes) != 1:
+            raise CheckpointError(f"{path} does not look like a discriminator: its second "
+                                  f"output is {classes}, not class logits")
+        if classes[0] != info.num_classes:
+            raise CheckpointError(f"{path} does not fit the generator: it classifies "
+                                  f"{classes[0]} classes, the generator takes "
+                                  + (f"{info.num_classes}" if info.num_classes else "no label"))
     return x_idx, y_idx

@@ -33,6 +33,7 @@ def _sidecar(path, **extra):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """run/: unconditional G (.h5, .keras, json) + D; cond/: 3-class G (.keras) + D;
+    acgan/: 3-class G + an ACGAN D (image -> [logit, class logits]);
     bare/: generator.h5 only; dist/: a 1-D (values) generator."""
     import keras
 
@@ -41,11 +42,12 @@ def models(tmp_path_factory):
     keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("gen")
     m = {"root": root}
-    for name, nc in (("run", 0), ("cond", CLASSES)):
+    for name, nc in (("run", 0), ("cond", CLASSES), ("acgan", CLASSES)):
         d = root / name
         d.mkdir()
         G = images.build_generator("dcgan", LATENT, SHAPE, nc)
-        D = images.build_discriminator("dcgan", SHAPE, nc)
+        D = images.build_discriminator("dcgan", SHAPE, nc,
+                                       "acgan" if name == "acgan" else "projection")
         G.save(d / "generator.keras")
         if name == "run":
             G.save(d / "generator.h5")
@@ -138,10 +140,10 @@ def test_conditional_labels(models, capsys, tmp_path):
     assert _png(tmp_path / "cyc" / "grid.png").shape == (3 * 56 + 8, 3 * 56 + 8)
 
 
-@pytest.mark.parametrize("which, label", [("run", None), ("cond", 1)])
+@pytest.mark.parametrize("which, label", [("run", None), ("cond", 1), ("acgan", 2)])
 def test_nice_keeps_the_top_discriminator_scores(models, capsys, tmp_path, which, label):
     folder, G, D = models[which]
-    n, nc = 4, (CLASSES if which == "cond" else 0)
+    n, nc = 4, (CLASSES if which != "run" else 0)
     extra = ["--label", label] if label is not None else []
     rc, _, err = _gen(capsys, "-g", folder / "generator.keras", "--n", n, "--seed", 5,
                       "--nice", "--npz", "--out", tmp_path / "nice.png", *extra)
@@ -149,7 +151,10 @@ def test_nice_keeps_the_top_discriminator_scores(models, capsys, tmp_path, which
     a = np.load(tmp_path / "nice.npz")
     z, y = draw_inputs(20 * n, LATENT, "uniform:-1,1", nc, seed=5, label=label)
     x = _g(G, z, y)
-    logits = np.asarray(D(x if y is None else [x, y], training=False)).ravel()
+    if which == "acgan":  # ranked by the logit, D's first output; D takes no label
+        logits = np.asarray(D(x, training=False)[0]).ravel()
+    else:
+        logits = np.asarray(D(x if y is None else [x, y], training=False)).ravel()
     top = np.argsort(-logits)[:n]
     np.testing.assert_allclose(a["scores"], logits[top], rtol=1e-4, atol=1e-6)
     assert np.all(np.diff(a["scores"]) <= 0)  # best first
@@ -234,6 +239,9 @@ ERRORS = [
     (["-g", "{bad}/cut.h5"], "cannot load .*cut.h5: not a readable Keras model"),
     (["-g", "{root}/run/discriminator.keras"], "is a discriminator, not a generator"),
     (["-g", "{bad}/lonely/d.keras"], "is a discriminator, not a generator"),
+    (["-g", "{root}/acgan/discriminator.keras"], "is a discriminator, not a generator"),
+    (["-g", "{root}/run", "--nice", "-d", "{root}/acgan/discriminator.keras"],
+     "does not fit the generator: it classifies 3 classes, the generator takes no label"),
     (["-g", "{bad}/latent"], "generator.json says latent_dim 100 but the model takes 8"),
     (["-g", "{root}/run", "--label", "1"], "--label: generator.keras is not conditional"),
     (["-g", "{root}/cond", "--label", "3"], r"--label 3 is out of range: .* 3 classes \(0..2\)"),

@@ -166,7 +166,7 @@ def test_generator_sidecar(run_a):
     assert meta["step"] == 8
     assert set(meta["versions"]) >= {"gancli", "tensorflow", "keras"}
     assert config(run_a)["preset"] == "cdcgan" and config(run_a)["seed"] == 5
-    assert config(run_a)["conditional"] is True
+    assert config(run_a)["conditional"] == "projection"
 
 
 @pytest.mark.slow
@@ -398,7 +398,7 @@ def test_folder_mixed_sizes_skips_non_image_with_one_warning(tmp_path, capsys):
     assert "warning" in lines[0] and "notes.txt" in lines[0]
     # the default preset is conditional; images without labels train unconditionally
     assert "no labels" in lines[1] and "unconditional" in lines[1]
-    assert config(out)["conditional"] is False
+    assert config(out)["conditional"] == "none"
     meta = sidecar(out)
     assert meta["image_shape"] == [28, 28, 1] and meta["step"] == 2
     assert meta["num_classes"] == 0
@@ -407,7 +407,8 @@ def test_folder_mixed_sizes_skips_non_image_with_one_warning(tmp_path, capsys):
     (folder / "notes.txt").unlink()
     code, err = main(["train-mnist", "--dataset", "folder", "--data", folder, "--image_size",
                       "28", "--conditional", "--out", tmp_path / "cond"], capsys)
-    assert_one_line_error(code, err, "--conditional needs labels", prefix=PREFIX)
+    assert_one_line_error(code, err, "--conditional projection needs labels",
+                          prefix=PREFIX)
     assert not (tmp_path / "cond").exists()
 
 

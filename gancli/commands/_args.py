@@ -46,6 +46,14 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, defaults: dict,
         if f.type is bool:
             group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_)
+        elif meta.get("from_bool"):
+            # a choice that was a bool: --x CHOICE, --x alone (true's value), --no-x
+            off, on = meta["from_bool"]
+            group.add_argument(*flags, dest=name, nargs="?", const=on,
+                               default=argparse.SUPPRESS, help=help_, metavar=name.upper())
+            group.add_argument(*[f"--no-{x[2:]}" for x in flags], dest=name,
+                               action="store_const", const=off, default=argparse.SUPPRESS,
+                               help=f"same as --{name} {off}")
         else:
             group.add_argument(*flags, dest=name, type=_flag_type(f.type),
                                default=argparse.SUPPRESS, help=help_,

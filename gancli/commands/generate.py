@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     D = d_idx = None
     if args.nice:
         d_path = saved.find_discriminator(weights, args.discriminator)
-        D = saved.load_model(d_path)
+        D = saved.load_model(d_path, max_outputs=2)  # ACGAN: logit and class logits
         d_idx = saved.check_discriminator(D, d_path, info)
     gen.make_folder(folder)
     for note in info.notes:  # after every check, so an error stays the only line

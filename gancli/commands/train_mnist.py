@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
 def _load_data(cfg: ImageConfig, asked_conditional: bool):
     """The training images, checked against the config -> (config, data, generator
     steps per epoch). A preset's `conditional` gives way on data without labels (the
-    config that is written says so); an explicit --conditional there is an error."""
+    config that is written says conditional: none); an explicit --conditional
+    (projection or acgan) there is an error."""
     from gancli.config import image_sides_error
     from gancli.data.images import load_images
     from gancli.errors import DataError
@@ -42,12 +43,13 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
     h, w = data.images.shape[1:3]
     if why := image_sides_error(h, w, cfg.model):
         raise DataError(f"images are {h}x{w}; {why}: pass --image_size to resize them")
-    if cfg.conditional and not data.num_classes:
+    if cfg.conditional != "none" and not data.num_classes:
         if asked_conditional:
-            raise DataError(f"--conditional needs labels, and {data.name} has none")
+            raise DataError(f"--conditional {cfg.conditional} needs labels, and {data.name} "
+                            "has none")
         print(f"gancli: note: {data.name} has no labels: training an unconditional "
-              f"{cfg.model} (conditional: false)", file=sys.stderr)
-        cfg = dataclasses.replace(cfg, conditional=False)
+              f"{cfg.model} (conditional: none)", file=sys.stderr)
+        cfg = dataclasses.replace(cfg, conditional="none")
     per_epoch = len(data.images) // (cfg.batch_size * cfg.n_critic)
     if per_epoch < 1:
         raise DataError(f"only {len(data.images)} images: fewer than one batch of "
@@ -78,7 +80,7 @@ def build_models(cfg: ImageConfig, shape: tuple[int, int, int], num_classes: int
 
     G = images.build_generator(cfg.model, cfg.latent_dim, shape, num_classes, cfg.width)
     D = images.build_discriminator(cfg.model, shape, num_classes, cfg.width,
-                                   cfg.spectral_norm)
+                                   cfg.spectral_norm, cfg.conditional)
     if not speed_up:
         return G, D
     gpu = has_gpu()
@@ -87,7 +89,8 @@ def build_models(cfg: ImageConfig, shape: tuple[int, int, int], num_classes: int
 
 def run(args: argparse.Namespace) -> int:
     # the data is loaded and checked before the run folder is touched
-    asked = bool(getattr(args, "conditional", False))  # flags are absent unless given
+    # flags are absent unless given
+    asked = getattr(args, "conditional", "none") != "none"
     cfg, out = _run.resolve(args, NAME, ImageConfig)
     cfg, data, per_epoch = _load_data(cfg, asked)
     steps = run_length(cfg, per_epoch)
@@ -107,11 +110,11 @@ def run(args: argparse.Namespace) -> int:
     strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)
     prec, _ = precision.resolve(cfg.precision)  # the models' dtype policy; logged by fit
-    num_classes = data.num_classes if cfg.conditional else 0
+    num_classes = data.num_classes if cfg.conditional != "none" else 0
     shape = tuple(int(d) for d in data.images.shape[1:])
     with distribute.scope(strategy), precision.policy(prec):
         G, D = build_models(cfg, shape, num_classes)
-        trainer = make_trainer(cfg, G, D, ImageSource(data, cfg.conditional), steps=steps,
+        trainer = make_trainer(cfg, G, D, ImageSource(data, num_classes > 0), steps=steps,
                                strategy=strategy,
                                jit_compile=distribute.use_jit(cfg.jit, strategy))
     reporter = ImageReporter(cfg, session.out, data.images, num_classes)

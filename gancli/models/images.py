@@ -11,13 +11,17 @@ Channels-last throughout; generators end in tanh, so images live in [-1, 1].
 Discriminators end in a linear Dense(1): one raw logit (or critic value) per
 sample, and the losses apply any sigmoid themselves.
 
-Both sides take a class label when `num_classes > 0`:
+With `num_classes > 0` the models are class-conditional:
 - G([noise, label]): the label is embedded (Embedding(num_classes, 50)) and
   concatenated with the noise before the first Dense (the cGAN/ACGAN input).
-- D([image, label]) is a projection discriminator (Miyato & Koyama 2018):
-  logit = Dense(1)(h) + <Embedding(num_classes, |h|)(label), h>, where h is the
-  feature vector that feeds D's final Dense. The inner product is a stock
-  `Dot(axes=1)` layer.
+- D's head on its feature vector h (`_head`, shared by every image D), by
+  `conditional` (config.CONDITIONALS):
+  - projection: D([image, label]) (Miyato & Koyama 2018):
+    logit = Dense(1)(h) + <Embedding(num_classes, |h|)(label), h>; the inner product
+    is a stock `Dot(axes=1)` layer.
+  - acgan: D(image) -> [logit, class_logits] (Odena et al. 2017): D is not given the
+    label; an auxiliary Dense(num_classes) on h classifies the image (the trainer adds
+    its cross-entropy to both losses).
 The builders make stock Keras layers only, with names that are stable (checkpoints
 restore by layer / weight name). For training, gancli.models.speedups swaps in
 faster CPU forms of some of them; saved models hold the stock layers again
@@ -25,14 +29,15 @@ faster CPU forms of some of them; saved models hold the stock layers again
 
 Built under a mixed-precision policy (--precision bf16/fp16), the layers compute in
 16 bits except the ones that make the outputs -- G's "image" layer, D's logit (and
-the projection) -- which are pinned to float32: images and logits are float32.
+the projection, the class logits) -- which are pinned to float32: images and logits
+are float32.
 """
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from gancli.config import IMAGE_MODELS, image_sides_error
+from gancli.config import CONDITIONALS, IMAGE_MODELS, image_sides_error
 from gancli.models import stages
 
 LABEL_EMBED_DIM = 50  # width of G's label embedding, as in the Keras cGAN/ACGAN examples
@@ -140,18 +145,20 @@ def build_generator(arch: str, latent_dim: int, image_shape: tuple[int, int, int
 # seeds: seed-classic <- 000, dcgan <- 002, wgan <- 003 (critic), dcgan-cifar <- 002
 def build_discriminator(arch: str, image_shape: tuple[int, int, int],
                         num_classes: int = 0, width: int | None = None,
-                        spectral_norm: bool = False) -> keras.Model:
-    """image (H, W, C) [+ label ()] -> logit (1,), linear.
+                        spectral_norm: bool = False,
+                        conditional: str = "projection") -> keras.Model:
+    """image (H, W, C) [+ label ()] -> logit (1,), linear [+ class logits].
 
     Args:
       arch: one of config.IMAGE_MODELS.
       image_shape: (H, W, C), sides as config.image_sides_error allows for arch
         (seed-classic: at least 12).
-      num_classes: > 0 makes D a projection discriminator taking [image, label].
+      num_classes: > 0 makes D conditional, as `conditional` says (see `_head`).
       width: dcgan-deep's channel knob, as for build_generator.
       spectral_norm: wrap every Conv2D and Dense in SpectralNormalization.
+      conditional: projection | acgan | none, with num_classes > 0.
     Raises:
-      ValueError: unknown arch, bad shape or width.
+      ValueError: unknown arch or conditional, bad shape or width.
     """
     h, w, c = _check(arch, image_shape)
     wrap = _spectral_norm if spectral_norm else _same
@@ -185,15 +192,25 @@ def build_discriminator(arch: str, image_shape: tuple[int, int, int],
             if dropout:
                 x = layers.Dropout(0.3, name=f"dropout{i}")(x)
         feat = layers.Flatten(name="flatten")(x)
-    return _discriminator_head(x_in, feat, num_classes, wrap)
+    outputs, labels = _head(feat, num_classes, conditional, wrap)
+    return keras.Model([x_in, *labels] if labels else x_in, outputs, name="discriminator")
 
 
-def _discriminator_head(x_in, feat, num_classes: int, wrap=_same) -> keras.Model:
-    """D from its image input and feature vector h: a linear logit Dense(1)(h), or with
-    labels the projection head. `wrap` wraps the Dense layers (spectral norm)."""
-    if num_classes <= 0:
-        out = wrap(layers.Dense(1, name="logit", dtype="float32"))(feat)
-        return keras.Model(x_in, out, name="discriminator")
+def _head(feat, num_classes: int, conditional: str = "projection", wrap=_same):
+    """D's outputs from its feature vector `feat` -> (outputs, extra inputs), float32;
+    `wrap` wraps the Dense layers (spectral norm):
+    - num_classes 0 or conditional "none": Dense(1) "logit"; no extra input.
+    - projection: "logit" = Dense(1)(h) + <Embedding(label), h>; the label input.
+    - acgan: [Dense(1) "logit", Dense(num_classes) "class_logits"]; no extra input
+      (ACGAN's D is not given the label).
+    """
+    if conditional not in CONDITIONALS:
+        raise ValueError(f"unknown conditional {conditional!r}; valid: {', '.join(CONDITIONALS)}")
+    if num_classes <= 0 or conditional == "none":
+        return wrap(layers.Dense(1, name="logit", dtype="float32"))(feat), []
+    if conditional == "acgan":
+        return [wrap(layers.Dense(1, name="logit", dtype="float32"))(feat),
+                wrap(layers.Dense(num_classes, name="class_logits", dtype="float32"))(feat)], []
     # projection: the label picks a direction in feature space and D adds h's component
     # along it to the unconditional logit
     y = _label_input()
@@ -201,4 +218,4 @@ def _discriminator_head(x_in, feat, num_classes: int, wrap=_same) -> keras.Model
     proj = layers.Dot(axes=1, name="projection", dtype="float32")([feat, e])
     out = layers.Add(name="logit", dtype="float32")(
         [wrap(layers.Dense(1, name="linear", dtype="float32"))(feat), proj])
-    return keras.Model([x_in, y], out, name="discriminator")
+    return out, [y]

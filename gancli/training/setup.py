@@ -51,5 +51,6 @@ def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
                             n_gen=cfg.n_gen, ema=cfg.ema, seed=cfg.seed,
                             jit_compile=jit_compile, on_nan=cfg.on_nan,
                             reuse_fake=cfg.reuse_fake, precision=prec,
-                            lr_decay_end=steps if cfg.lr_decay else 0)
+                            lr_decay_end=steps if cfg.lr_decay else 0,
+                            class_weight=getattr(cfg, "class_weight", 1.0))  # ImageConfig's
     return trainer

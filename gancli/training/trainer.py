@@ -14,6 +14,10 @@ trick does not freeze anything in Keras 3; this does.
 
 The trainer knows nothing of configs or files: it gets models, a loss, two
 optimizers and a `source` of real samples that draws batches inside the graph.
+A D with two outputs is an ACGAN D (models/images.py `_head`): it sees the image
+alone and returns [logit, class logits]; `_split` is the one place that separates
+them: the adversarial loss gets the logit, and `class_weight` x the class
+cross-entropy is added to both losses (so d_loss and g_loss report it too).
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gancli.losses import Loss
+from gancli.losses import Loss, class_loss
 from gancli.training import guards, optimizers
 
 
@@ -63,8 +67,11 @@ class GANTrainer:
                  latent_dim: int, noise: tuple[str, float, float], n_critic: int = 1,
                  n_gen: int = 1, ema: float = 0.0, seed: int = 0, jit_compile: bool = False,
                  on_nan: str = "stop", reuse_fake: bool = False, precision: str = "fp32",
-                 lr_decay_end: int = 0):
+                 lr_decay_end: int = 0, class_weight: float = 1.0):
         self.G, self.D, self.loss = generator, discriminator, loss
+        # ACGAN: D returns [logit, class logits] and takes no label (see _split)
+        self.acgan = len(getattr(discriminator, "outputs", None) or ()) == 2
+        self.class_weight = class_weight
         self.precision = precision
         # on_nan 'skip': updates with a non-finite loss or gradient are not applied
         # (gancli.training.guards); 'stop': the chunk ends at the first non-finite stat
@@ -163,6 +170,27 @@ class GANTrainer:
     def _inputs(x, y):
         return x if y is None else [x, y]
 
+    def _d_inputs(self, x, y):
+        # an ACGAN D sees the image alone; a projection D the image and its label
+        return x if self.acgan else self._inputs(x, y)
+
+    def _logit(self, out):
+        return out[0] if self.acgan else out
+
+    def _split(self, out, labels, n=None):
+        """D's output -> (the adversarial logit, the class term). ACGAN: class_weight x
+        the class cross-entropy against `labels`; with `n`, rows [:n] are real and [n:]
+        fake, and the term is the sum of the two halves' means (Odena et al.'s L_C).
+        Any other D: (out, 0)."""
+        if not self.acgan:
+            return out, 0.0
+        logits = out[1]
+        if n is None:
+            term = class_loss(logits, labels)
+        else:
+            term = class_loss(logits[:n], labels[:n]) + class_loss(logits[n:], labels[n:])
+        return self._logit(out), self.class_weight * term
+
     @staticmethod
     def _frozen_call(model, inputs):
         # Run `model` in training mode without touching any of its variables: moving
@@ -213,9 +241,10 @@ class GANTrainer:
             penalty = (self._gradient_penalty(real, fake, y_real, eps) if self.loss.gp_weight
                        else None)
             # one D call on [real; fake], as the seeds' train_on_batch did: half the ops
-            out = self.D(self._inputs(both, labels), training=True)
+            out, class_term = self._split(self.D(self._d_inputs(both, labels), training=True),
+                                          labels, n)
             real_out, fake_out = out[:n], out[n:]
-            loss = self.loss.d_loss(real_out, fake_out)
+            loss = self.loss.d_loss(real_out, fake_out) + class_term
             if penalty is not None:
                 loss += self.loss.gp_weight * penalty
             scaled = self._scale_loss(self.d_opt, loss if scale is None else loss * scale)
@@ -246,8 +275,8 @@ class GANTrainer:
         loss_scale = self._loss_scale(self.d_opt)
         with tf.GradientTape() as tape:
             tape.watch(x_hat)
-            out = tf.reduce_sum(tf.cast(self._frozen_call(self.D, self._inputs(x_hat, labels)),
-                                        tf.float32))
+            out = tf.reduce_sum(tf.cast(self._logit(
+                self._frozen_call(self.D, self._d_inputs(x_hat, labels))), tf.float32))
             if loss_scale is not None:
                 out *= loss_scale
         grads = tape.gradient(out, x_hat)
@@ -271,7 +300,8 @@ class GANTrainer:
             if d_update is not None:
                 with tape.stop_recording():
                     d_stats = d_update(tf.stop_gradient(fake))
-            loss = self.loss.g_loss(self._frozen_call(self.D, self._inputs(fake, y)))
+            out, class_term = self._split(self._frozen_call(self.D, self._d_inputs(fake, y)), y)
+            loss = self.loss.g_loss(out) + class_term
             scaled = self._scale_loss(self.g_opt, loss if scale is None else loss * scale)
         weights = self.G.trainable_variables
         skipped = self._apply(self.g_opt, tape.gradient(scaled, weights), weights, loss, saved)
