@@ -18,6 +18,7 @@ from gancli.presets import PRESETS
 
 PREFIX = "gancli train-mnist: error:"
 SHAPE = (28, 28, 1)
+SHAPES = {"dcgan-deep": (32, 32, 3), "dcgan-cifar": (32, 32, 3)}  # the others: SHAPE
 
 
 def _config(run):
@@ -34,15 +35,16 @@ def _resolve(preset="cdcgan", **kw):
 def test_acgan_discriminator_sees_the_image_alone_and_classifies_it(arch):
     from gancli.models.images import build_discriminator
 
-    D = build_discriminator(arch, SHAPE, 10, "acgan")
+    shape = SHAPES.get(arch, SHAPE)
+    D = build_discriminator(arch, shape, 10, conditional="acgan")
     assert [t.name for t in D.inputs] == ["image"]  # ACGAN's D is not given the label
-    x = np.random.default_rng(0).uniform(-1, 1, (4, *SHAPE)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, *shape)).astype(np.float32)
     logit, class_logits = D(x, training=False)
     assert logit.shape == (4, 1) and class_logits.shape == (4, 10)
     # both heads read the same feature vector
     assert D.get_layer("class_logits").input is D.get_layer("logit").input
     # none: the unconditional D whatever the class count
-    plain = build_discriminator(arch, SHAPE, 10, "none")
+    plain = build_discriminator(arch, shape, 10, conditional="none")
     assert [t.name for t in plain.inputs] == ["image"] and len(plain.outputs) == 1
 
 
@@ -54,7 +56,7 @@ def test_acgan_heads_are_float32_under_mixed_precision():
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        D = build_discriminator("dcgan", SHAPE, 10, "acgan")
+        D = build_discriminator("dcgan", SHAPE, 10, conditional="acgan")
     finally:
         keras.config.set_dtype_policy(policy)
     assert D.get_layer("conv1").compute_dtype == "bfloat16"
@@ -65,7 +67,7 @@ def test_unknown_conditional_is_refused_by_the_builder():
     from gancli.models.images import build_discriminator
 
     with pytest.raises(ValueError, match="unknown conditional 'acgn'"):
-        build_discriminator("dcgan", SHAPE, 10, "acgn")
+        build_discriminator("dcgan", SHAPE, 10, conditional="acgn")
 
 
 def test_sped_up_acgan_discriminator_saves_as_stock_layers(tmp_path):
@@ -80,7 +82,7 @@ def test_sped_up_acgan_discriminator_saves_as_stock_layers(tmp_path):
     from gancli.training import export
 
     keras.utils.set_random_seed(0)
-    D = speed_up(build_discriminator("seed-classic", SHAPE, 10, "acgan"), gpu=False)
+    D = speed_up(build_discriminator("seed-classic", SHAPE, 10, conditional="acgan"), gpu=False)
     x = np.random.default_rng(1).uniform(-1, 1, (3, *SHAPE)).astype(np.float32)
     want = [np.asarray(o) for o in D(x, training=False)]
     fast = (layers.TransposedDense, layers.UpConv2D, fastconv.FastGradConv2D)
@@ -128,7 +130,7 @@ def _trainer(loss="bce", class_weight=0.5, n_classes=3):
     keras.utils.set_random_seed(2)
     # "wgan" nets: no Dropout, so a D call in training mode is repeatable
     G = build_generator("wgan", 8, (8, 8, 1), n_classes)
-    D = build_discriminator("wgan", (8, 8, 1), n_classes, "acgan")
+    D = build_discriminator("wgan", (8, 8, 1), n_classes, conditional="acgan")
     return GANTrainer(G, D, make_loss(loss), make_optimizer("adam", 1e-3),
                       make_optimizer("adam", 1e-3), Source(), batch_size=4, latent_dim=8,
                       noise=("uniform", -1.0, 1.0), class_weight=class_weight)

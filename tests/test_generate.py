@@ -46,8 +46,8 @@ def models(tmp_path_factory):
         d = root / name
         d.mkdir()
         G = images.build_generator("dcgan", LATENT, SHAPE, nc)
-        D = images.build_discriminator("dcgan", SHAPE, nc,
-                                       "acgan" if name == "acgan" else "projection")
+        D = images.build_discriminator(
+            "dcgan", SHAPE, nc, conditional="acgan" if name == "acgan" else "projection")
         G.save(d / "generator.keras")
         if name == "run":
             G.save(d / "generator.h5")
