@@ -116,6 +116,13 @@ def runs(tmp_path_factory):
                             env=two_cpus)
     procs["mnist_odd"] = launch("train-mnist", base / "odd", *mnist, "--batch_size", "7",
                                 env=two_cpus)
+    # the default (projection) pair with lazy R1: in a tf.cond, its embedding's gradient
+    # failed the replicas' all-gather (shape mismatch); and ADA's p, adjusted per chunk
+    procs["mnist_lazy"] = launch(
+        "train-mnist", base / "lazy", "--data", str(base / "tiny.npz"), "--steps", "4",
+        "--batch_size", "8", "--latent_dim", "8", "--grid_size", "4", "--sample_every", "2",
+        "--loss", "hinge", "--r1", "1", "--r1_every", "2", "--augment", "color,cutout",
+        "--ada_target", "0.6", "--strategy", "mirrored", "--quiet", env=two_cpus)
     return base, dict(zip(procs, finish(list(procs.values()))))
 
 
@@ -179,6 +186,11 @@ def test_train_mnist_mirrored_runs_and_checks_the_split(runs):
     assert [r["step"] for r in rows] == ["1", "2"]
     assert all(math.isfinite(float(r[k])) for r in rows for k in ("d_loss", "g_loss"))
     assert (base / "mnist" / "generator.keras").is_file()
+    code, text = results["mnist_lazy"]
+    assert code == 0, text
+    head, rows = read_csv(base / "lazy" / "metrics.csv")
+    assert head[-2:] == ["augment_p", "ada_rt"] and len(rows) == 2
+    assert float(rows[-1]["augment_p"]) != 1.0  # ADA moved p at step 4
     code, text = results["mnist_odd"]
     assert "Traceback" not in text
     err = "\n".join(ln for ln in text.splitlines() if ln.startswith("gancli "))

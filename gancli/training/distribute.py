@@ -132,6 +132,11 @@ class DistributedTrainer(GANTrainer):
     """GANTrainer whose D and G updates run on every replica of a tf.distribute strategy
     (see the module docstring); `train(n)` is still one compiled call of n iterations."""
 
+    # Lazy R1 in a tf.cond gave a projection D's embedding IndexedSlices gradients that
+    # the replicas' all-gather refused (shape mismatch), so here R1 runs every D step
+    # and weighs 0 off the due ones: lazy R1's values, without its saving.
+    LAZY_R1_SKIPS = False
+
     def __init__(self, strategy, generator, discriminator, loss, g_optimizer, d_optimizer,
                  source, *, batch_size: int, **kwargs):
         """`strategy`, then GANTrainer's arguments."""

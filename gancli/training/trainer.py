@@ -60,6 +60,7 @@ class GANTrainer:
     it from their dtype policy); it is logged and saved in generator.json."""
 
     STATS = ("d_loss", "g_loss", "d_real", "d_fake")
+    LAZY_R1_SKIPS = True  # lazy R1 skips D's extra passes off its steps (a tf.cond)
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: Loss,
                  g_optimizer, d_optimizer, source: RealSource, *, batch_size: int,
@@ -273,12 +274,14 @@ class GANTrainer:
     def _r1(self, real, labels, draw=None, due=None):
         """R1 on the reals (with their labels), its gradient w.r.t. the reals before
         the augmentation, as StyleGAN2-ADA takes it. Lazy (`due` given): r1_every x R1
-        on the due steps, else 0 without D's extra passes."""
+        on the due steps, else 0 (without D's extra passes if LAZY_R1_SKIPS)."""
         def penalty(gamma):
             return penalties.r1(self._critic(labels, draw), real, gamma,
                                 self._loss_scale(self.d_opt))
         if due is None:
             return penalty(self.r1)
+        if not self.LAZY_R1_SKIPS:
+            return tf.cast(due, tf.float32) * penalty(self.r1 * self.r1_every)
         return tf.cond(due, lambda: penalty(self.r1 * self.r1_every), lambda: tf.constant(0.0))
 
     def _g_step(self):
