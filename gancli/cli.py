@@ -23,7 +23,10 @@ class Parser(argparse.ArgumentParser):
             flags = [s for a in self._actions for s in a.option_strings]
             for word in message.split(":", 1)[1].split():
                 if word.startswith("-"):
-                    close = difflib.get_close_matches(word.split("=")[0], flags, n=1)
+                    # 0.7, not difflib's 0.6: the shared "--" alone made --augment
+                    # "close" to --mean
+                    close = difflib.get_close_matches(word.split("=")[0], flags, n=1,
+                                                      cutoff=0.7)
                     if close:
                         message += f" (did you mean {close[0]}?)"
                         break

@@ -27,6 +27,8 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multiworker")
 ON_NAN = ("stop", "skip")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CONDITIONALS = ("none", "projection", "acgan")
+AUGMENTATIONS = ("color", "translation", "cutout")  # gancli.training.augment's, in order
+ADA_LOSSES = ("bce", "hinge")  # losses whose D output's sign means real / fake
 
 
 def opt(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices=None,
@@ -86,6 +88,11 @@ class TrainConfig:
                            "noise as the seeds did")
     clip_value: float = opt(0.01, "wgan: clip critic weights to [-c, c]", minimum=0)
     gp_weight: float = opt(10.0, "wgan-gp: gradient penalty weight", minimum=0)
+    r1: float = opt(0.0, "R1 penalty weight gamma (Mescheder et al. 2018): gamma/2 x the mean "
+                    "squared norm of grad_x D(x) on the real batch (through --augment, as D "
+                    "sees it) is added to D's loss (0: off)", minimum=0)
+    r1_every: int = opt(1, "lazy R1 (StyleGAN2): the penalty only on every N-th D step, "
+                        "times N (1: every D step)", minimum=1)
     d_optimizer: str = opt("adam", "discriminator optimizer", choices=OPTIMIZERS)
     d_lr: float = opt(2e-4, "discriminator learning rate", minimum=0)
     d_beta1: float = opt(0.9, "discriminator adam beta1", minimum=0)
@@ -261,6 +268,20 @@ class ImageConfig(TrainConfig):
     class_weight: float = opt(1.0, "acgan: weight of the auxiliary class cross-entropy in "
                               "both losses (D: on real and fake images, G: on its fakes)",
                               minimum=0)
+    augment: str = opt("none", "differentiable augmentation of every image D sees (reals and "
+                       "fakes, in the D and G steps and the penalties; DiffAugment, Zhao et "
+                       "al. 2020): none, or a comma list of color (brightness, saturation, "
+                       "contrast), translation (by up to 1/8 of the side, zero fill), cutout "
+                       "(a half-side square set to 0); applied in that order")
+    augment_p: float = opt(1.0, "probability of each --augment op per image (1: always, as "
+                           "DiffAugment); with --ada_target, the value p starts from "
+                           "(StyleGAN2-ADA starts from 0)", minimum=0)
+    ada_target: float = opt(0.0, "adaptive augment_p (StyleGAN2-ADA): every 4 steps p rises "
+                            "when the mean sign of D's outputs on reals since the last change "
+                            "is above this target (D overfits), else falls, by up to 1 per "
+                            "500k real images; 0.6 is ADA's target; p and that mean (ada_rt) "
+                            "go to metrics.csv (0: p stays fixed; bce and hinge only)",
+                            minimum=0)
     grid_size: int = opt(64, "images in the fixed-noise sample grid", minimum=1)
     eval_samples: int = opt(5000, "generated images per --eval_every evaluation",
                             minimum=100)
@@ -278,6 +299,34 @@ class ImageConfig(TrainConfig):
         parse_color(self.background, key="background")
         if self.dataset == "folder" and not self.data:
             raise ConfigError("dataset folder needs --data PATH, a folder of images")
+        names = parse_augment(self.augment)
+        if self.augment_p > 1:
+            raise ConfigError(f"augment_p is a probability, in [0, 1]; got {self.augment_p}")
+        if self.ada_target:
+            if not names:
+                raise ConfigError("ada_target adapts the probability of --augment, which is "
+                                  "none; name the ops, e.g. --augment color,translation,cutout")
+            if self.ada_target >= 1:
+                raise ConfigError(f"ada_target must be below 1 (the mean sign of D's outputs "
+                                  f"on reals is at most 1), got {self.ada_target}")
+            if self.loss not in ADA_LOSSES:
+                raise ConfigError(f"ada_target reads the sign of D's outputs, which says real "
+                                  f"or fake under {' and '.join(ADA_LOSSES)} only; loss is "
+                                  f"{self.loss}")
+
+
+def parse_augment(spec: str, key: str = "augment") -> tuple[str, ...]:
+    """'none' or a comma list of AUGMENTATIONS -> the names, in AUGMENTATIONS' order."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if names == ["none"]:
+        return ()
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise unknown_key(name, AUGMENTATIONS, "augmentation", where=f" in {key}",
+                              list_valid=True)
+    if not names:
+        raise ConfigError(f"{key}: expected none or a comma list of {', '.join(AUGMENTATIONS)}")
+    return tuple(n for n in AUGMENTATIONS if n in names)
 
 
 # --- distribution specs ("uniform:0,1", "normal:4,1.25", "mixture:0,1;5,2") -------------

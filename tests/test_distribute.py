@@ -109,11 +109,20 @@ def runs(tmp_path_factory):
              y_train=rng.integers(0, 10, 64))
     mnist = ["--data", str(base / "tiny.npz"), "--steps", "2", "--latent_dim", "8",
              "--grid_size", "4", "--sample_every", "1", "--model", "wgan", "--loss", "wgan-gp",
-             "--conditional", "--ema", "0.9", "--strategy", "mirrored", "--quiet"]
+             "--conditional", "--ema", "0.9", "--strategy", "mirrored", "--quiet",
+             # the augmentation draws are sliced per replica too; R1 beside wgan-gp
+             "--augment", "color,translation,cutout", "--augment_p", "0.5", "--r1", "1"]
     procs["mnist"] = launch("train-mnist", base / "mnist", *mnist, "--batch_size", "8",
                             env=two_cpus)
     procs["mnist_odd"] = launch("train-mnist", base / "odd", *mnist, "--batch_size", "7",
                                 env=two_cpus)
+    # the default (projection) pair with lazy R1: in a tf.cond, its embedding's gradient
+    # failed the replicas' all-gather (shape mismatch); and ADA's p, adjusted per chunk
+    procs["mnist_lazy"] = launch(
+        "train-mnist", base / "lazy", "--data", str(base / "tiny.npz"), "--steps", "4",
+        "--batch_size", "8", "--latent_dim", "8", "--grid_size", "4", "--sample_every", "2",
+        "--loss", "hinge", "--r1", "1", "--r1_every", "2", "--augment", "color,cutout",
+        "--ada_target", "0.6", "--strategy", "mirrored", "--quiet", env=two_cpus)
     return base, dict(zip(procs, finish(list(procs.values()))))
 
 
@@ -172,10 +181,16 @@ def test_train_mnist_mirrored_runs_and_checks_the_split(runs):
     base, results = runs
     code, text = results["mnist"]
     assert code == 0, text
-    rows = read_csv(base / "mnist" / "metrics.csv")[1]
+    head, rows = read_csv(base / "mnist" / "metrics.csv")
+    assert head[-1] == "augment_p" and rows[-1]["augment_p"] == "0.5"
     assert [r["step"] for r in rows] == ["1", "2"]
     assert all(math.isfinite(float(r[k])) for r in rows for k in ("d_loss", "g_loss"))
     assert (base / "mnist" / "generator.keras").is_file()
+    code, text = results["mnist_lazy"]
+    assert code == 0, text
+    head, rows = read_csv(base / "lazy" / "metrics.csv")
+    assert head[-2:] == ["augment_p", "ada_rt"] and len(rows) == 2
+    assert float(rows[-1]["augment_p"]) != 1.0  # ADA moved p at step 4
     code, text = results["mnist_odd"]
     assert "Traceback" not in text
     err = "\n".join(ln for ln in text.splitlines() if ln.startswith("gancli "))

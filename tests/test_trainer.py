@@ -278,7 +278,7 @@ def test_conditional_gradient_penalty_interpolates_within_one_label(reuse):
     interpolate's two ends -- and the label D sees it with -- agree. The step's loss is
     the hand-computed critic loss plus the penalty on those interpolates."""
     tr = make_conditional(losses.make_loss("wgan-gp", gp_weight=10.0), reuse_fake=reuse)
-    real, y_real, z, y_fake, eps = tr._d_draws(8)
+    real, y_real, z, y_fake, eps, _ = tr._d_draws(8)
     assert np.array_equal(y_fake.numpy(), y_real.numpy())
     fake = tr.G([z, y_real], training=True)  # no BatchNorm / Dropout: as in the step
     x_hat = eps * real + (1.0 - eps) * fake
@@ -322,7 +322,7 @@ def test_gradient_penalty_still_trains_the_critic_through_its_frozen_call():
     """The penalty's D call is stateless, yet its second-order gradient reaches D's
     weights: equal to the gradient through an ordinary D call (no Dropout here)."""
     tr = make(losses.make_loss("wgan-gp"), batchnorm=False, dropout=False)
-    real, _, z, _, eps = tr._d_draws(8)
+    real, _, z, _, eps, _ = tr._d_draws(8)
     fake = tr.G(z)
 
     def grads(call):

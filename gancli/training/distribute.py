@@ -132,6 +132,11 @@ class DistributedTrainer(GANTrainer):
     """GANTrainer whose D and G updates run on every replica of a tf.distribute strategy
     (see the module docstring); `train(n)` is still one compiled call of n iterations."""
 
+    # Lazy R1 in a tf.cond gave a projection D's embedding IndexedSlices gradients that
+    # the replicas' all-gather refused (shape mismatch), so here R1 runs every D step
+    # and weighs 0 off the due ones: lazy R1's values, without its saving.
+    LAZY_R1_SKIPS = False
+
     def __init__(self, strategy, generator, discriminator, loss, g_optimizer, d_optimizer,
                  source, *, batch_size: int, **kwargs):
         """`strategy`, then GANTrainer's arguments."""
@@ -169,28 +174,30 @@ class DistributedTrainer(GANTrainer):
         with self.strategy.scope():
             return super().train(n)
 
-    def _slice(self, tensors):
-        """This replica's rows of globally drawn tensors (None stays None)."""
+    def _slice(self, draws):
+        """This replica's rows of globally drawn tensors, nested ones (augmentation
+        draws) included; None stays None."""
         i = tf.distribute.get_replica_context().replica_id_in_sync_group
         k = self.per_replica
-        return [None if t is None else t[i * k:(i + 1) * k] for t in tensors]
+        return [tf.nest.map_structure(lambda t: None if t is None else t[i * k:(i + 1) * k], d)
+                for d in draws]
 
-    def _d_step(self):
+    def _d_step(self, r1_due=None):
         draws = self._d_draws(self.batch_size)
-        stats = self.strategy.run(
-            lambda: self._d_update(*self._slice(draws), scale=1.0 / self.replicas))
+        stats = self.strategy.run(lambda: self._d_update(
+            *self._slice(draws), scale=1.0 / self.replicas, r1_due=r1_due))
         return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, stats, axis=None)
 
-    def _shared_step(self):
-        draws = self._d_draws(self.batch_size)
-        d_stats, g_stats = self.strategy.run(
-            lambda: self._shared_update(*self._slice(draws), scale=1.0 / self.replicas))
+    def _shared_step(self, r1_due=None):
+        draws = self._shared_draws(self.batch_size)
+        d_stats, g_stats = self.strategy.run(lambda: self._shared_update(
+            *self._slice(draws), scale=1.0 / self.replicas, r1_due=r1_due))
         mean = tf.distribute.ReduceOp.MEAN
         return (self.strategy.reduce(mean, d_stats, axis=None),
                 self.strategy.reduce(mean, g_stats, axis=None))
 
     def _g_step(self):
-        draws = self._noise_and_labels(self.batch_size)
+        draws = self._g_draws(self.batch_size)
         loss = self.strategy.run(
             lambda: self._g_update(*self._slice(draws), scale=1.0 / self.replicas))
         return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)

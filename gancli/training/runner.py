@@ -193,7 +193,8 @@ class _Run:
             ["step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", f"{rep.unit}s_per_s",
              "steps_per_s", "elapsed_s"] + list(rep.columns)
             + (list(self.evaluator.columns) if self.evaluator else [])
-            + (["skipped"] if cfg.on_nan == "skip" else []),
+            + (["skipped"] if cfg.on_nan == "skip" else [])
+            + list(trainer.state_stats()),  # --augment: augment_p (and ada_rt)
             resume_step=self.step if self.resumed else None)
         self.log.bar = _progress(self.total, self.step, self.quiet)
         self.started = time.perf_counter()
@@ -276,6 +277,8 @@ class _Run:
         if epoch is not None:
             row["epoch"] = epoch
         row.update(rep.report(self.trainer, self.step))
+        state = self.trainer.state_stats()
+        row.update(state)
         skipped = ""
         if self.cfg.on_nan == "skip":
             row["skipped"] = self.watch.take_skipped()
@@ -283,7 +286,8 @@ class _Run:
         self.log(f"step {self._progress_text()}  "
                  f"d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}  "
                  f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  "
-                 f"{rep.describe(row)}  {rate:.0f} steps/s{skipped}")
+                 f"{rep.describe(row)}  {rate:.0f} steps/s{skipped}"
+                 + "".join(f"  {k} {v:.4g}" for k, v in state.items()))
         return row
 
     def _progress_text(self) -> str:

@@ -1,12 +1,13 @@
 """Assemble a GANTrainer from the shared TrainConfig fields (loss, optimizers,
-schedules, noise, EMA). Model builders and data sources come from the command."""
+schedules, noise, EMA, R1) and ImageConfig's --augment. Model builders and data
+sources come from the command."""
 from __future__ import annotations
 
 import functools
 
 import keras
 
-from gancli.config import TrainConfig, parse_noise
+from gancli.config import TrainConfig, parse_augment, parse_noise
 from gancli.losses import make_loss
 from gancli.training import precision
 from gancli.training.optimizers import make_optimizer
@@ -40,6 +41,13 @@ def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
     d_opt, g_opt = precision.wrap_optimizer(d_opt, prec), precision.wrap_optimizer(g_opt, prec)
     loss = make_loss(cfg.loss, real_label=cfg.real_label, fake_label=cfg.fake_label,
                      clip_value=cfg.clip_value, gp_weight=cfg.gp_weight)
+    names = parse_augment(getattr(cfg, "augment", "none"))  # an ImageConfig field
+    augment = None
+    if names:
+        from gancli.training.augment import Augment
+
+        augment = Augment(names, generator.output_shape[1:], p=cfg.augment_p,
+                          target=cfg.ada_target, images_per_step=cfg.batch_size * cfg.n_critic)
     trainer_class = GANTrainer
     if strategy is not None:
         from gancli.training.distribute import DistributedTrainer
@@ -51,6 +59,7 @@ def make_trainer(cfg: TrainConfig, generator, discriminator, source, *,
                             n_gen=cfg.n_gen, ema=cfg.ema, seed=cfg.seed,
                             jit_compile=jit_compile, on_nan=cfg.on_nan,
                             reuse_fake=cfg.reuse_fake, precision=prec,
-                            lr_decay_end=steps if cfg.lr_decay else 0,
+                            lr_decay_end=steps if cfg.lr_decay else 0, augment=augment,
+                            r1=cfg.r1, r1_every=cfg.r1_every,
                             class_weight=getattr(cfg, "class_weight", 1.0))  # ImageConfig's
     return trainer

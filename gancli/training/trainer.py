@@ -12,6 +12,12 @@ a G step leaves every D variable (BatchNorm statistics and RNG state included)
 bit-identical, and a D step leaves G's likewise. The seeds' `trainable = False`
 trick does not freeze anything in Keras 3; this does.
 
+With an `augment` pipeline (gancli.training.augment, --augment) D sees every image
+through it: reals and fakes in the D step, fakes in the G step, and the images of both
+penalties (wgan-gp's interpolates lie between the augmented reals and fakes; R1's
+gradient is taken w.r.t. the reals through the augmentation, as DiffAugment's and
+StyleGAN2-ADA's code do). Each D call gets its own draw.
+
 The trainer knows nothing of configs or files: it gets models, a loss, two
 optimizers and a `source` of real samples that draws batches inside the graph.
 A D with two outputs is an ACGAN D (models/images.py `_head`): it sees the image
@@ -29,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from gancli.losses import Loss, class_loss
-from gancli.training import guards, optimizers
+from gancli.training import guards, optimizers, penalties
 
 
 class RealSource(Protocol):
@@ -61,13 +67,15 @@ class GANTrainer:
     it from their dtype policy); it is logged and saved in generator.json."""
 
     STATS = ("d_loss", "g_loss", "d_real", "d_fake")
+    LAZY_R1_SKIPS = True  # lazy R1 skips D's extra passes off its steps (a tf.cond)
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: Loss,
                  g_optimizer, d_optimizer, source: RealSource, *, batch_size: int,
                  latent_dim: int, noise: tuple[str, float, float], n_critic: int = 1,
                  n_gen: int = 1, ema: float = 0.0, seed: int = 0, jit_compile: bool = False,
                  on_nan: str = "stop", reuse_fake: bool = False, precision: str = "fp32",
-                 lr_decay_end: int = 0, class_weight: float = 1.0):
+                 lr_decay_end: int = 0, class_weight: float = 1.0, augment=None,
+                 r1: float = 0.0, r1_every: int = 1):
         self.G, self.D, self.loss = generator, discriminator, loss
         # ACGAN: D returns [logit, class logits] and takes no label (see _split)
         self.acgan = len(getattr(discriminator, "outputs", None) or ()) == 2
@@ -84,6 +92,9 @@ class GANTrainer:
         self.reuse_fake = reuse_fake
         # lr_decay: both rates fall linearly to 0 at this step (0: constant rates)
         self.lr_decay_end = lr_decay_end
+        self.augment = augment  # an augment.Augment, or None: D sees the images as they are
+        # R1: gamma; lazy (r1_every > 1): only every r1_every-th D step, times r1_every
+        self.r1, self.r1_every = r1, r1_every
         self.num_classes = source.num_classes
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.rng = tf.random.Generator.from_seed(seed)
@@ -122,13 +133,14 @@ class GANTrainer:
         # maximum_iterations=n, which XLA (jit_compile) must know at compile time, so
         # every new chunk size n was a fresh multi-second compile
         while done < n:
-            d_stats = tf.zeros([4])  # loss, D(real), D(fake), updates skipped
+            # loss, D(real), D(fake), updates skipped, mean sign of D(real)'s raw output
+            d_stats = tf.zeros([5])
             g_stats = tf.zeros([2])  # loss, updates skipped
             shared = 1 if self.reuse_fake else 0
-            for _ in range(self.n_critic - shared):
-                d_stats += self._d_step()
+            for k in range(self.n_critic - shared):
+                d_stats += self._d_step(self._r1_due(k))
             if shared:
-                d, g = self._shared_step()
+                d, g = self._shared_step(self._r1_due(self.n_critic - 1))
                 d_stats, g_stats = d_stats + d, g_stats + g
             for _ in range(self.n_gen - shared):
                 g_stats += self._g_step()
@@ -144,6 +156,8 @@ class GANTrainer:
                 counts += 1.0
             skipped += tf.cast(tf.stack([d_stats[3], g_stats[1]]), tf.float64)
             self.step.assign_add(1)
+            if self.augment is not None:  # ADA: p follows D's confidence on the reals
+                self.augment.observe(d_stats[4] / self.n_critic, self.step)
             if self.lr_decay_end:
                 for opt in (self.d_opt, self.g_opt):
                     optimizers.decay_linearly(opt, self.step, self.lr_decay_end)
@@ -152,6 +166,19 @@ class GANTrainer:
                 if not tf.reduce_all(finite):
                     break
         return sums, counts, skipped, done
+
+    def _r1_due(self, k):
+        """Whether D step k of this iteration takes the R1 penalty: None = every step."""
+        if not self.r1 or self.r1_every == 1:
+            return None
+        return (self.step * self.n_critic + k) % self.r1_every == 0
+
+    def _augment_draw(self, n):
+        return None if self.augment is None else self.augment.draw(self.rng, n)
+
+    def _seen(self, x, draw):
+        """x as D sees it: through the augmentation `draw` (None: as it is)."""
+        return x if draw is None else self.augment.apply(x, draw)
 
     def _noise_and_labels(self, n):
         z = sample_noise(self.rng, [n, self.latent_dim], self.noise)
@@ -206,12 +233,13 @@ class GANTrainer:
         out = tf.cast(out, tf.float32)
         return tf.reduce_mean(tf.sigmoid(out) if self.loss.probability else out)
 
-    def _d_step(self):
-        return self._d_update(*self._d_draws(self.batch_size))
+    def _d_step(self, r1_due=None):
+        return self._d_update(*self._d_draws(self.batch_size), r1_due=r1_due)
 
     def _d_draws(self, n):
         """A D step's random inputs, in a fixed order: real batch, noise (and labels),
-        gradient-penalty mixing weights. tf.distribute draws these for the global batch
+        gradient-penalty mixing weights, augmentation draws for the reals and the fakes.
+        tf.distribute draws these for the global batch
         (gancli.training.distribute) and each replica trains on its slice.
         Conditional wgan-gp: the fakes are drawn with the real batch's labels, as
         conditional WGAN-GP implementations do, so both ends of every penalty
@@ -223,30 +251,41 @@ class GANTrainer:
             eps = self.rng.uniform([n] + [1] * (len(real.shape) - 1))
             if y_real is not None:
                 y_fake = y_real
-        return real, y_real, z, y_fake, eps
+        aug = None
+        if self.augment is not None:
+            aug = (self._augment_draw(n), self._augment_draw(n))
+        return real, y_real, z, y_fake, eps, aug
 
-    def _d_update(self, real, y_real, z, y_fake, eps, scale=None, fake=None):
-        """One D update on the given inputs. `scale` multiplies only the loss that is
-        differentiated (a replica's 1/num_replicas share), not the loss reported.
+    def _d_update(self, real, y_real, z, y_fake, eps, aug=None, scale=None, fake=None,
+                  r1_due=None):
+        """One D update on the given inputs. `aug`: the augmentation draws (reals, fakes).
+        `scale` multiplies only the loss that is differentiated (a replica's
+        1/num_replicas share), not the loss reported.
         `fake`: G(z) already computed (reuse_fake), else G runs here, frozen.
-        Returns [loss, D(real), D(fake), 1 if the update was skipped else 0]."""
+        `r1_due`: lazy R1's verdict for this step (None: R1, if on, every step).
+        Returns [loss, D(real), D(fake), 1 if the update was skipped else 0, mean sign
+        of D(real)]."""
         saved = self._snapshot(self.D)
         if fake is None:
             fake = self._frozen_call(self.G, self._inputs(z, y_fake))
         n = tf.shape(real)[0]
-        both = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
+        aug_real, aug_fake = (None, None) if aug is None else aug
+        seen_real = self._seen(real, aug_real)
+        seen_fake = self._seen(tf.cast(fake, real.dtype), aug_fake)
+        both = tf.concat([seen_real, seen_fake], axis=0)
         labels = None if y_real is None else tf.concat([y_real, y_fake], axis=0)
         with tf.GradientTape() as tape:
-            # the penalty first: its D call sees the D (weights and state) the main call sees
-            penalty = (self._gradient_penalty(real, fake, y_real, eps) if self.loss.gp_weight
-                       else None)
+            # penalties first: their D calls see the D (weights and state) the main call sees
+            penalty = (self.loss.gp_weight
+                       * self._gradient_penalty(seen_real, seen_fake, y_real, eps)
+                       if self.loss.gp_weight else 0.0)
+            if self.r1:
+                penalty += self._r1(real, y_real, aug_real, r1_due)
             # one D call on [real; fake], as the seeds' train_on_batch did: half the ops
             out, class_term = self._split(self.D(self._d_inputs(both, labels), training=True),
                                           labels, n)
             real_out, fake_out = out[:n], out[n:]
-            loss = self.loss.d_loss(real_out, fake_out) + class_term
-            if penalty is not None:
-                loss += self.loss.gp_weight * penalty
+            loss = self.loss.d_loss(real_out, fake_out) + class_term + penalty
             scaled = self._scale_loss(self.d_opt, loss if scale is None else loss * scale)
         weights = self.D.trainable_variables
         skipped = self._apply(self.d_opt, tape.gradient(scaled, weights), weights, loss, saved)
@@ -257,40 +296,44 @@ class GANTrainer:
             # e_y, so an unclipped e_y would grow without bound and the slope with it.
             for w in weights:
                 w.assign(tf.clip_by_value(w, -self.loss.clip, self.loss.clip))
+        sign = tf.reduce_mean(tf.sign(tf.cast(real_out, tf.float32)))
         return tf.stack([tf.cast(loss, tf.float32), self._report(real_out),
-                         self._report(fake_out), skipped])
+                         self._report(fake_out), skipped, sign])
+
+    def _critic(self, labels, draw=None):
+        """x -> D's logit for the penalties: D frozen (`_frozen_call`: its statistics
+        and RNG state stay as the main D call finds them), on x through the
+        augmentation `draw`, with `labels` (an ACGAN D is given none)."""
+        return lambda x: self._logit(self._frozen_call(
+            self.D, self._d_inputs(self._seen(x, draw), labels)))
 
     def _gradient_penalty(self, real, fake, labels, eps):
-        """(||grad_x D(x_hat)|| - 1)^2 on random interpolates (Gulrajani et al. 2017).
+        return penalties.gradient_penalty(self._critic(labels), real, fake, eps,
+                                          self._loss_scale(self.d_opt))
 
-        D runs frozen (`_frozen_call`) on its current state, so the penalty leaves D's
-        non-trainable variables (Dropout RNG, BatchNorm statistics) as they were: a D
-        step advances them once, by its main D call, with or without the penalty.
-        Under --precision fp16 the inner gradient is taken of D's output times the
-        optimizer's loss scale and divided back (PyTorch's AMP recipe for gradient
-        penalties), so it does not underflow in float16; if the scale is too high for
-        it, the penalty is not finite, nor are D's scaled gradients: the
-        LossScaleOptimizer skips that update and lowers its scale."""
-        x_hat = eps * real + (1.0 - eps) * tf.cast(fake, real.dtype)
-        loss_scale = self._loss_scale(self.d_opt)
-        with tf.GradientTape() as tape:
-            tape.watch(x_hat)
-            out = tf.reduce_sum(tf.cast(self._logit(
-                self._frozen_call(self.D, self._d_inputs(x_hat, labels))), tf.float32))
-            if loss_scale is not None:
-                out *= loss_scale
-        grads = tape.gradient(out, x_hat)
-        if loss_scale is not None:
-            grads /= loss_scale
-        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=list(range(1, len(real.shape))))
-                       + 1e-12)
-        return tf.reduce_mean(tf.square(norm - 1.0))
+    def _r1(self, real, labels, draw=None, due=None):
+        """R1 on the reals (with their labels), its gradient w.r.t. the reals before
+        the augmentation, as StyleGAN2-ADA takes it. Lazy (`due` given): r1_every x R1
+        on the due steps, else 0 (without D's extra passes if LAZY_R1_SKIPS)."""
+        def penalty(gamma):
+            return penalties.r1(self._critic(labels, draw), real, gamma,
+                                self._loss_scale(self.d_opt))
+        if due is None:
+            return penalty(self.r1)
+        if not self.LAZY_R1_SKIPS:
+            return tf.cast(due, tf.float32) * penalty(self.r1 * self.r1_every)
+        return tf.cond(due, lambda: penalty(self.r1 * self.r1_every), lambda: tf.constant(0.0))
 
     def _g_step(self):
-        return self._g_update(*self._noise_and_labels(self.batch_size))
+        return self._g_update(*self._g_draws(self.batch_size))
 
-    def _g_update(self, z, y, scale=None, d_update=None):
-        """One G update (and EMA) on given noise and labels; `scale` as in _d_update.
+    def _g_draws(self, n):
+        """A G step's random inputs: noise, labels, the augmentation draw for the fakes."""
+        return (*self._noise_and_labels(n), self._augment_draw(n))
+
+    def _g_update(self, z, y, aug=None, scale=None, d_update=None):
+        """One G update (and EMA) on given noise and labels, D seeing the fakes through
+        the augmentation draw `aug`; `scale` as in _d_update.
         `d_update(fake)`, if given, runs between G's forward pass and the G loss, off
         the tape: the shared step's D update on this very G(z), gradient stopped.
         Returns [loss, 1 if the update was skipped else 0] (and d_update's result)."""
@@ -300,7 +343,8 @@ class GANTrainer:
             if d_update is not None:
                 with tape.stop_recording():
                     d_stats = d_update(tf.stop_gradient(fake))
-            out, class_term = self._split(self._frozen_call(self.D, self._d_inputs(fake, y)), y)
+            out, class_term = self._split(self._frozen_call(
+                self.D, self._d_inputs(self._seen(fake, aug), y)), y)
             loss = self.loss.g_loss(out) + class_term
             scaled = self._scale_loss(self.g_opt, loss if scale is None else loss * scale)
         weights = self.G.trainable_variables
@@ -310,14 +354,19 @@ class GANTrainer:
         g_stats = tf.stack([tf.cast(loss, tf.float32), skipped])
         return g_stats if d_update is None else (d_stats, g_stats)
 
-    def _shared_step(self):
-        return self._shared_update(*self._d_draws(self.batch_size))
+    def _shared_step(self, r1_due=None):
+        return self._shared_update(*self._shared_draws(self.batch_size), r1_due=r1_due)
 
-    def _shared_update(self, real, y_real, z, y_fake, eps, scale=None):
+    def _shared_draws(self, n):
+        """_d_draws, then the G part's own augmentation draw for the fakes."""
+        return (*self._d_draws(n), self._augment_draw(n))
+
+    def _shared_update(self, real, y_real, z, y_fake, eps, aug=None, g_aug=None, scale=None,
+                       r1_due=None):
         """reuse_fake: a D update and then a G update on the same noise z, with one G
         forward pass for both. Returns (D stats, G stats) as _d_update, _g_update."""
-        return self._g_update(z, y_fake, scale, d_update=lambda fake: self._d_update(
-            real, y_real, z, y_fake, eps, scale, fake=fake))
+        return self._g_update(z, y_fake, g_aug, scale, d_update=lambda fake: self._d_update(
+            real, y_real, z, y_fake, eps, aug, scale, fake=fake, r1_due=r1_due))
 
     @staticmethod
     def _scale_loss(opt, loss):
@@ -392,4 +441,11 @@ class GANTrainer:
         }
         if self.G_ema is not None:
             groups["G_ema"] = self.G_ema
+        if self.augment is not None:
+            groups["augment"] = self.augment.variables  # p (and ADA's running sums)
         return groups
+
+    def state_stats(self) -> dict[str, float]:
+        """The trainer's own state for the metrics row: augment_p (and ADA's ada_rt)
+        with --augment, else nothing."""
+        return {} if self.augment is None else self.augment.stats()
