@@ -266,13 +266,16 @@ def test_run_length_rules():
 
 @pytest.mark.slow
 def test_max_minutes_alone_runs_past_the_default_epochs(root, data, capsys):
-    # 32 images at batch 16: 2 steps an epoch, so the old 20-epoch cap was 40 steps
+    # the length is unbounded (run_length: math.inf, tested above): the step lines show no
+    # total and the time limit ends the run, however fast this machine is
     run = train(root / "time-alone", "--n_train", "32", "--max_minutes", "0.15", "--seed", "1",
-                "--sample_every", "50", "--checkpoint_every", "1000", data=data)
+                "--sample_every", "1", "--checkpoint_every", "1000", data=data)
     meta = sidecar(run)
-    assert meta["step"] > 20 * 2 and meta["epochs"] == meta["step"] // 2
+    assert meta["step"] >= 1 and meta["epochs"] == meta["step"] // 2
     log = (run / "log.txt").read_text(encoding="utf-8")
-    assert "time limit of 0.15 min reached" in log and f"step {meta['step']}  " in log
+    assert "time limit of 0.15 min reached" in log
+    step_lines = [ln for ln in log.splitlines() if ln.startswith("step ")]
+    assert step_lines and all(ln.split()[1].isdigit() for ln in step_lines), step_lines[:3]
     code, err = main(["train-mnist", "--out", root / "decay", *TINY, "--data", data,
                       "--max_minutes", "1", "--lr_decay"], capsys)
     assert_one_line_error(code, err, "--lr_decay", "--steps or --epochs", prefix=PREFIX)
