@@ -120,6 +120,7 @@ def _trainer(loss="bce", class_weight=0.5, n_classes=3):
 
     class Source:  # random 8x8 images, labels 0..n_classes-1
         num_classes, variables = n_classes, []
+        class_cdf = None  # uniform fake labels
 
         def sample(self, rng, n):
             import tensorflow as tf
@@ -298,12 +299,12 @@ def test_acgan_trains_resumes_and_generates(tmp_path, data, capsys):
 
     nice = tmp_path / "nice"
     code, _, err = run_cli(["generate", "-g", run, "--nice", "--n", "5", "--seed", "2",
-                            "--npz", "--out", nice], capsys)
+                            "--labels", "uniform", "--npz", "--out", nice], capsys)
     assert code == 0, err
     with np.load(nice / "samples.npz") as z:
         scores, labels = z["scores"], z["labels"]
     assert scores.shape == (5,) and np.isfinite(scores).all()
-    assert labels.tolist() == [0, 1, 2, 3, 4]  # cyclic labels: one class per slot
+    assert labels.tolist() == [0, 1, 2, 3, 4]  # --labels uniform: classes in turn
 
 
 def test_an_old_boolean_config_trains_through_the_cli(tmp_path, data, capsys):

@@ -146,7 +146,8 @@ def _sn_trainer(num_classes=0):
     cfg = config.resolve(ImageConfig, PRESETS["train-mnist"], "dcgan", preset="dcgan",
                          overrides={"seed": 3, "batch_size": 4, "latent_dim": LATENT,
                                     "model": "dcgan-deep", "width": 8,
-                                    "spectral_norm": True, "ema": 0.0})
+                                    "spectral_norm": True, "ema": 0.0,
+                                    "conditional": "projection" if num_classes else "none"})
     G, D = train_mnist.build_models(cfg, (16, 16, 3), num_classes)
     rng = np.random.default_rng(0)
     labels = rng.integers(0, num_classes, 16) if num_classes else None
@@ -239,7 +240,7 @@ def test_train_a_colour_folder_at_32px_through_the_cli(tmp_path, capsys):
                       "32", "--model", "dcgan-deep", "--width", "8", "--spectral_norm",
                       "--steps", "2", "--batch_size", "4", "--out", out, "--quiet"], capsys)
     assert code == 0, err
-    assert "conditional: false" in err  # no class subfolders
+    assert "conditional: none" in err  # no class subfolders
     cfg = (out / "config.yaml").read_text()
     assert "model: dcgan-deep" in cfg and "spectral_norm: true" in cfg
     assert json.loads((out / "generator.json").read_text())["step"] == 2
