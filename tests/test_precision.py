@@ -129,6 +129,47 @@ def test_switch_note_names_what_happened_to_the_loss_scale():
     assert precision.switch_note("fp32", "bf16").startswith("fp32 checkpoint restored into bf16")
 
 
+def test_checkpoint_moves_between_loss_scaled_and_plain_optimizers(tmp_path):
+    """The precision switch at the checkpoint level: weights and Adam slots restore
+    exactly both ways; fp16's loss scale starts at its initial value when the
+    checkpoint has none and is skipped when the model has none; anything else missing
+    is still an error naming it."""
+    from gancli.errors import CheckpointError
+
+    def state(prec, seed):
+        with precision.policy(prec):
+            model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        opt = precision.wrap_optimizer(keras.optimizers.Adam(0.1), prec)
+        opt.build(model.trainable_variables)
+        rng = np.random.default_rng(seed)
+        for v in model.variables + opt.variables:
+            v.assign(rng.normal(size=v.shape).astype(v.dtype) if "float" in v.dtype
+                     else np.full(v.shape, seed, v.dtype))
+        return {"M": model, "opt": opt}
+
+    def own(opt):  # a LossScaleOptimizer's own variables (the loss scale, its counter)
+        inner = getattr(opt, "inner_optimizer", opt).variables
+        return [v for v in opt.variables if all(v is not w for w in inner)]
+
+    for saved, restored in (("fp32", "fp16"), ("fp16", "bf16"), ("bf16", "fp16")):
+        src, dst = state(saved, 1), state(restored, 2)
+        (tmp_path / saved).mkdir()
+        path = checkpoint.save(src, str(tmp_path / saved), 7, {})
+        before = [v.numpy().copy() for v in own(dst["opt"])]
+        assert checkpoint.restore(dst, path)["precision"] == saved
+        inner = [getattr(g["opt"], "inner_optimizer", g["opt"]) for g in (src, dst)]
+        for a, b in zip(src["M"].variables + inner[0].variables,
+                        dst["M"].variables + inner[1].variables, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+        assert bool(before) == (restored == "fp16")
+        for v, old in zip(own(dst["opt"]), before):  # not in the checkpoint: left as built
+            np.testing.assert_array_equal(v.numpy(), old)
+    bad = state("fp16", 3)
+    bad["extra"] = [keras.Variable(1.0)]
+    with pytest.raises(CheckpointError, match="missing from the checkpoint: extra/0"):
+        checkpoint.restore(bad, checkpoint.latest(str(tmp_path / "fp32")))
+
+
 # --- resume across precisions: 2 steps in X, resumed to 4 in Y, through the CLI -----------
 
 # the default preset (cdcgan: conditional dcgan, projection D, Dropout, EMA, reuse_fake)
