@@ -66,8 +66,11 @@ class TrainConfig:
     precision: str = opt("auto", "arithmetic of the networks: fp32; bf16 / fp16 = Keras mixed "
                          "precision (float32 weights, outputs and losses; fp16 with dynamic "
                          "loss scaling); auto = fp16 on GPUs of compute capability >= 7.0, "
-                         "else fp32 -- on CPU too: bf16 measured several times slower than "
-                         "fp32 there for these models (resolved value logged at start)",
+                         "bf16 on CPUs with native bfloat16 (avx512_bf16 / amx_bf16), else "
+                         "fp32 (emulated bf16 ran several times slower). config.yaml records "
+                         "the resolved value, which --resume keeps on any device; pass "
+                         "--precision with --resume to switch (checkpoints restore into "
+                         "every precision)",
                          choices=PRECISIONS)
     steps: int = opt(30000, "generator steps to train (0: build and write config only)",
                      minimum=0)
@@ -521,6 +524,14 @@ def load_yaml(path: str) -> dict[str, Any]:
 
 
 def dump_yaml(cfg: Any) -> str:
+    """One `key: value` line per field, lists in flow style (`[16, 16]`). (PyYAML's
+    default_flow_style=None would put a config of scalars alone in one flow mapping.)"""
     import yaml
 
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(list, lambda dumper, value: dumper.represent_sequence(
+        "tag:yaml.org,2002:seq", value, flow_style=True))
+    return yaml.dump(to_dict(cfg), Dumper=Dumper, sort_keys=False, default_flow_style=False,
+                     width=1000)

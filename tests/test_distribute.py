@@ -1,7 +1,11 @@
 """--strategy on CPU: MirroredStrategy over 2 logical CPUs and MultiWorkerMirroredStrategy
 with 2 local workers give the loss trajectory of one device with the same global batch;
-the chief alone writes the run folder. Every run is a subprocess: logical devices and
-the multi-worker runtime must be configured before TensorFlow initializes."""
+the chief alone writes the run folder. The GPU defaults -- mirrored, the cdcgan preset
+(BatchNorm, Dropout, EMA, projection D, reuse of the fake batch), fp16 and bf16 --
+train, checkpoint, resume and export; train-mnist trains on two local workers. The
+scripts in scripts/ start several of these runs, as written (GANCLI="python -m
+gancli"). Every run is a subprocess: logical devices and the multi-worker runtime
+must be configured before TensorFlow initializes."""
 import json
 import math
 import os
@@ -23,15 +27,28 @@ ARGS = ["--steps", "40", "--sample_every", "10", "--checkpoint_every", "20", "--
         "--batch_size", "16", "--vector_len", "8", "--latent_dim", "8", "--g_hidden", "16,16",
         "--d_hidden", "16,16", "--eval_samples", "200"]
 COMPARED = ("d_loss", "g_loss", "d_real", "d_fake", "fake_mean", "fake_std", "w1")
-TIMEOUT = 600  # only a guard against hangs: the whole module needs ~75 s of CPU time
+TIMEOUT = 900  # only a guard against hangs
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+# the cdcgan preset (the default) on 12x12 digits, as small as it goes
+CDCGAN = ["--batch_size", "8", "--latent_dim", "8", "--grid_size", "4", "--sample_every", "2",
+          "--checkpoint_every", "2", "--seed", "5", "--quiet"]
 
 
 def launch(command, out, *extra, env=None):
     """Start `gancli COMMAND --out OUT ...`; its output goes to a file (no pipe to fill)."""
+    return _start([sys.executable, "-m", "gancli", command, "--out", str(out), *extra], env)
+
+
+def script(name, out, *extra, env=None):
+    """Start scripts/NAME OUT ... as a user would, with gancli run from this checkout."""
+    env = dict(env or {}, GANCLI=f"{sys.executable} -m gancli")
+    return _start([str(SCRIPTS / name), str(out), *extra], env)
+
+
+def _start(argv, env):
     env = dict(os.environ, **(env or {}))
     log = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "gancli", command, "--out", str(out),
-                             *extra], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     proc.log = log
     return proc
 
@@ -45,12 +62,22 @@ def finish(procs):
             p.log.seek(0)
             results.append((p.returncode, p.log.read()))
     finally:
-        for p in procs:
-            if p.poll() is None:
+        stop(procs)
+    return results
+
+
+def stop(procs):
+    """End whatever still runs (SIGTERM first: train_multiworker.sh passes it on to its
+    workers) and close the logs."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-            p.log.close()
-    return results
+        p.log.close()
 
 
 def trajectory(run):
@@ -77,6 +104,19 @@ def free_ports(n):
             s.close()
 
 
+def free_port_pair():
+    """A port P such that P and P + 1 are free (train_multiworker.sh's LOCAL=2)."""
+    for base in free_ports(20):
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", base))
+                b.bind(("127.0.0.1", base + 1))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Every subprocess run of this module, started together (they wait on each other
@@ -84,8 +124,8 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("distribute")
     two_cpus = {"GANCLI_LOGICAL_CPUS": "2"}
     # --jit off: strategies run without XLA, so the one-device baseline does too
-    procs = {"one_device": launch("train-dist", base / "one", *ARGS, "--quiet",
-                                  "--strategy", "one_device", "--jit", "off"),
+    procs = {"one_device": script("train_one_gpu.sh", base / "one", *ARGS, "--quiet",
+                                  "--jit", "off", env={"GANCLI_COMMAND": "train-dist"}),
              "mirrored": launch("train-dist", base / "mirrored", *ARGS, "--quiet",
                                 "--strategy", "mirrored", env=two_cpus),
              # the same pair with the G step on the D step's fake batch (_shared_step)
@@ -123,7 +163,28 @@ def runs(tmp_path_factory):
         "--batch_size", "8", "--latent_dim", "8", "--grid_size", "4", "--sample_every", "2",
         "--loss", "hinge", "--r1", "1", "--r1_every", "2", "--augment", "color,cutout",
         "--ada_target", "0.6", "--strategy", "mirrored", "--quiet", env=two_cpus)
-    return base, dict(zip(procs, finish(list(procs.values()))))
+    # the GPU defaults on 2 logical CPUs: 2 steps, then resumed to 4 in the recorded
+    # precision: fp16 by the same script, bf16 by train-mnist on two local workers
+    digits = ["--data", str(base / "tiny.npz"), *CDCGAN]
+    for prec in ("fp16", "bf16"):
+        procs[f"cdcgan_{prec}"] = script("train_multi_gpu.sh", base / f"cdcgan_{prec}", *digits,
+                                         "--steps", "2", "--precision", prec, env=two_cpus)
+    try:
+        first = [f"cdcgan_{prec}" for prec in ("fp16", "bf16")]
+        results = dict(zip(first, finish([procs.pop(name) for name in first])))
+        resume = ["--steps", "4", "--quiet"]
+        procs["cdcgan_fp16_resumed"] = script(
+            "train_multi_gpu.sh", base / "cdcgan_fp16", "--resume", base / "cdcgan_fp16",
+            *resume, env=two_cpus)
+        (base / "mnist-worker-tmp").mkdir()
+        procs["cdcgan_bf16_resumed"] = script(
+            "train_multiworker.sh", base / "cdcgan_bf16", "--resume", base / "cdcgan_bf16",
+            *resume, env={"LOCAL": "2", "BASE_PORT": str(free_port_pair()),
+                          "TMPDIR": str(base / "mnist-worker-tmp")})
+        results.update(zip(procs, finish(list(procs.values()))))
+    finally:
+        stop([p for p in procs.values() if not p.log.closed])
+    return base, results
 
 
 @pytest.mark.slow
@@ -196,6 +257,74 @@ def test_train_mnist_mirrored_runs_and_checks_the_split(runs):
     err = "\n".join(ln for ln in text.splitlines() if ln.startswith("gancli "))
     assert_one_line_error(code, err, "batch_size 7", "2 replicas",
                           prefix="gancli train-mnist: error:")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prec", ["fp16", "bf16"])
+def test_gpu_defaults_mirrored_train_checkpoint_resume_export(runs, prec):
+    """scripts/train_multi_gpu.sh with the cdcgan preset in fp16 / bf16 on 2 logical
+    CPUs: 2 steps, resumed to 4 in the recorded precision (bf16 on two local workers),
+    exported files that plain Keras loads and runs."""
+    import keras
+    import numpy as np
+
+    base, results = runs
+    for name in (f"cdcgan_{prec}", f"cdcgan_{prec}_resumed"):
+        code, text = results[name]
+        assert code == 0, text
+    out = base / f"cdcgan_{prec}"
+    log = (out / "log.txt").read_text(encoding="utf-8")
+    assert "strategy mirrored: 2 replicas (CPU:0, CPU:1)" in log
+    assert f"precision {prec} (as set)" in log
+    assert f"precision {prec} (the run's, from its config.yaml)" in log
+    assert "resumed from checkpoints/ckpt-00000002.npz at step 2\n" in log
+    rows = read_csv(out / "metrics.csv")[1]
+    assert [r["step"] for r in rows] == ["2", "4"]
+    assert all(math.isfinite(float(r[k])) for r in rows for k in ("d_loss", "g_loss"))
+    cfg = (out / "config.yaml").read_text(encoding="utf-8")
+    assert f"\nprecision: {prec}\n" in cfg and "\nconditional: true\n" in cfg
+    assert "\nema: 0.999\n" in cfg and "\nreuse_fake: true\n" in cfg
+    for step in (2, 4):
+        with np.load(out / "checkpoints" / f"ckpt-{step:08d}.npz") as z:
+            meta = json.loads(bytes(z["__meta__"]).decode())
+            keys = set(z.files)
+        assert meta["precision"] == prec and meta["step"] == step
+        assert any("/loss_scale/" in k for k in keys) == (prec == "fp16")
+        assert any(k.startswith("G/bn") for k in keys) and "G_ema/image/kernel" in keys
+    G = keras.models.load_model(out / "generator.keras", compile=False)
+    z = np.random.default_rng(0).uniform(-1, 1, (3, 8)).astype(np.float32)
+    images = G([z, np.array([0, 5, 9])]).numpy()
+    assert images.shape == (3, 12, 12, 1) and images.dtype == np.float32
+    assert np.isfinite(images).all()
+    assert images.min() >= -1 and images.max() <= 1
+
+
+@pytest.mark.slow
+def test_train_mnist_multiworker_two_local_workers_by_script(runs):
+    """scripts/train_multiworker.sh with LOCAL=2 resumes the bf16 cdcgan run on two
+    workers on 127.0.0.1: the chief writes the run, the other cleans its temp folder."""
+    base, results = runs
+    code, text = results["cdcgan_bf16_resumed"]
+    assert code == 0, text
+    out = base / "cdcgan_bf16"
+    log = (out / "log.txt").read_text(encoding="utf-8")
+    later = log[log.index("strategy multiworker"):]  # the resumed part
+    assert later.startswith("strategy multiworker: 2 replicas (this is worker 0, the chief")
+    assert "4 per replica" in later.splitlines()[0] and "worker 1" not in log
+    assert "resumed from checkpoints/ckpt-00000002.npz at step 2\n" in later
+    assert "step 4/4" in later
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "ckpt-00000002.npz", "ckpt-00000004.npz"]
+    assert (out / "generator.keras").is_file()
+    assert list((base / "mnist-worker-tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["train_one_gpu.sh", "train_multi_gpu.sh",
+                                  "train_multiworker.sh"])
+def test_scripts_without_a_run_folder_print_usage(name):
+    done = subprocess.run([str(SCRIPTS / name)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.lstrip().startswith("Train on") and f"scripts/{name} " in done.stderr
 
 
 # --- in-process: no TensorFlow runtime needed --------------------------------------------

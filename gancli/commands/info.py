@@ -1,6 +1,8 @@
 """gancli info: what gancli finds on this machine -- versions, the devices TensorFlow
 sees, CUDA / cuDNN, oneDNN, CPU features -- and what `--strategy/--precision/--jit
-auto` pick here and why (the resolution functions the train commands use)."""
+auto` pick here and why, from the resolution functions the train commands use
+(`--precision auto`: training.precision.resolve -- fp16 on GPUs with tensor cores,
+bf16 on CPUs with native bfloat16, else fp32)."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +24,9 @@ def add_parser(sub) -> None:
                        "NumPy's versions, the devices TensorFlow sees, whether TensorFlow was "
                        "built with CUDA and loaded the CUDA/cuDNN libraries, whether oneDNN is "
                        "on, the CPU's vector and bfloat16 features, and what --strategy auto, "
-                       "--precision auto and --jit auto resolve to on this machine, and why. "
+                       "--precision auto (fp16 on GPUs with tensor cores, bf16 on CPUs with "
+                       "native bfloat16, else fp32) and --jit auto resolve to on this "
+                       "machine, and why. "
                        "Says so when nvidia-smi lists GPUs that TensorFlow cannot use.")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(func=run)

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     tfenv.warn_gpus_unseen(NAME)
     strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)
-    prec, _ = precision.resolve(cfg.precision)  # the models' dtype policy; logged by fit
-    with distribute.scope(strategy), precision.policy(prec):
+    cfg, why = _run.settle_precision(session)  # auto -> this machine's, in config.yaml
+    with distribute.scope(strategy), precision.policy(cfg.precision):
         G, D = build_models(cfg)
         source = DistSource(parse_target(cfg.target), cfg.vector_len)
         trainer = make_trainer(cfg, G, D, source, strategy=strategy,
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         evaluator = DistTrainEval(cfg.target, cfg.eval_samples, cfg.noise, cfg.latent_dim,
                                   cfg.vector_len, cfg.seed)
     runner.fit(trainer, cfg, session.out, reporter, resume=session.resume, quiet=args.quiet,
-               command=NAME, evaluator=evaluator)
+               command=NAME, evaluator=evaluator, precision_why=why)
     return 0
 
 

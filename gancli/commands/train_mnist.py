@@ -109,10 +109,10 @@ def run(args: argparse.Namespace) -> int:
     tfenv.warn_gpus_unseen(NAME)
     strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)
-    prec, _ = precision.resolve(cfg.precision)  # the models' dtype policy; logged by fit
+    cfg, why = _run.settle_precision(session)  # auto -> this machine's, in config.yaml
     num_classes = data.num_classes if cfg.conditional != "none" else 0
     shape = tuple(int(d) for d in data.images.shape[1:])
-    with distribute.scope(strategy), precision.policy(prec):
+    with distribute.scope(strategy), precision.policy(cfg.precision):
         G, D = build_models(cfg, shape, num_classes)
         trainer = make_trainer(cfg, G, D, ImageSource(data, num_classes > 0), steps=steps,
                                strategy=strategy,
@@ -131,6 +131,6 @@ def run(args: argparse.Namespace) -> int:
                                    cfg.eval_samples, cfg.noise, cfg.latent_dim, num_classes,
                                    cfg.seed, classes.get("class_frequencies"))
     runner.fit(trainer, cfg, session.out, reporter, steps=steps, resume=session.resume,
-               quiet=args.quiet, sidecar={"dataset": data.name, **classes},
+               quiet=args.quiet, precision_why=why, sidecar={"dataset": data.name, **classes},
                command=NAME, evaluator=evaluator)
     return 0

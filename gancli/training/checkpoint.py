@@ -13,6 +13,13 @@ RNG, data order), and in the stock layout: a layer that stands for stock Keras
 layers (gancli.models.layers.StockForm, swapped in by gancli.models.speedups) maps
 its weights and their slots to and from the stock layer's. So a run trained with
 the fast CPU layers and one with the stock layers read each other's checkpoints.
+
+Precision: weights and optimizer slots are float32 in fp32, bf16 and fp16 alike, so
+a checkpoint restores into any precision (`--resume --precision X`). fp16's
+optimizers are LossScaleOptimizers, whose own variables are stored under
+GROUP/loss_scale/NAME: restoring a checkpoint without them into fp16 leaves them as
+built (the loss scale starts fresh), and restoring an fp16 one into fp32/bf16 skips
+them. The metadata records the precision the checkpoint was saved in.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from gancli.errors import CheckpointError
 
 FORMAT = 2  # arrays by stock path; checkpoints without it stored arrays by position
 PATTERN = re.compile(r"ckpt-(\d+)\.npz$")
+LOSS_SCALE = "/loss_scale/"  # GROUP/loss_scale/NAME: a LossScaleOptimizer's own variables
 
 
 def path_for(folder: str, step: int) -> str:
@@ -50,14 +58,23 @@ def save(groups: dict, folder: str, step: int, meta: dict, keep: int = 3) -> str
     group name to a Keras model, a Keras optimizer (whose model is in `groups` too) or
     a list of variables."""
     arrays = {key: to_stock(_value(v)) for key, (v, to_stock, _) in _paths(groups).items()}
-    arrays["__meta__"] = np.frombuffer(
-        json.dumps(dict(meta, step=int(step), format=FORMAT)).encode(), dtype=np.uint8)
+    arrays["__meta__"] = np.frombuffer(json.dumps(dict(
+        meta, step=int(step), format=FORMAT, precision=_precision(groups))).encode(),
+        dtype=np.uint8)
     path = path_for(folder, step)
     with rundir.atomic_path(path) as tmp:  # a failed write leaves the older ones intact
         _write_npz(tmp, arrays)
     for _, old in list_checkpoints(folder)[:-keep]:
         os.remove(old)
     return path
+
+
+def _precision(groups: dict) -> str | None:
+    """fp32 | bf16 | fp16: the precision the groups' models were built in."""
+    from gancli.training import precision
+
+    models = [obj for obj in groups.values() if hasattr(obj, "dtype_policy")]
+    return precision.of_model(models[0]) if models else None
 
 
 def _value(v) -> np.ndarray:
@@ -105,7 +122,7 @@ def _optimizer_paths(group: str, opt, weights: dict) -> dict:
     inner = getattr(opt, "inner_optimizer", None)  # LossScaleOptimizer
     if inner is not None:
         own = [v for v in opt.variables if all(v is not w for w in inner.variables)]
-        return {**{f"{group}/loss_scale/{v.name}": (v, _same, _same) for v in own},
+        return {**{f"{group}{LOSS_SCALE}{v.name}": (v, _same, _same) for v in own},
                 **_optimizer_paths(group, inner, weights)}
     refs = sorted(((w.path.replace("/", "_") + "_", weights[id(w)])
                    for w in opt._trainable_variables), key=lambda r: -len(r[0]))
@@ -134,7 +151,9 @@ def read_meta(path: str) -> dict:
 def restore(groups: dict, path: str) -> dict:
     """Assign every variable of `groups` (as save takes them) from the checkpoint at
     `path`, matched by path; return its metadata. A variable missing from either side,
-    or of another shape, raises CheckpointError naming it, before anything is assigned."""
+    or of another shape, raises CheckpointError naming it, before anything is assigned;
+    an optimizer's loss-scale variables present on one side only are a precision
+    switch (fp16 <-> fp32/bf16): fresh when missing from the checkpoint, else skipped."""
     try:
         with np.load(path) as z:
             meta = json.loads(bytes(z["__meta__"]).decode())
@@ -145,6 +164,8 @@ def restore(groups: dict, path: str) -> dict:
     if meta.get("format") != FORMAT:
         data = _by_position(groups, live, data, meta, path)
     mismatch = f"checkpoint {os.path.basename(path)} does not match this model: "
+    # fp16 <-> fp32/bf16: loss-scale variables stay fresh / are skipped
+    live, data = _without_loss_scale(live, data), _without_loss_scale(data, live)
     missing = [k for k in live if k not in data]
     extra = [k for k in data if k not in live]
     problems = ([f"missing from the checkpoint: {_some(missing)}"] if missing else []) + (
@@ -161,6 +182,16 @@ def restore(groups: dict, path: str) -> dict:
     for key, (v, _, _) in live.items():
         v.assign(values[key])
     return meta
+
+
+def _without_loss_scale(entries: dict, other: dict) -> dict:
+    """`entries` without the loss-scale variables of the groups that have none in `other`."""
+    def scaled(keys):
+        return {k.split("/", 1)[0] for k in keys if LOSS_SCALE in k}
+
+    alone = scaled(entries) - scaled(other)
+    return {k: v for k, v in entries.items()
+            if LOSS_SCALE not in k or k.split("/", 1)[0] not in alone}
 
 
 def _some(names: list[str], n: int = 3) -> str:

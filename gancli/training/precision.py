@@ -9,11 +9,17 @@ both optimizers in `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling):
 the trainer differentiates `scale_loss(loss)` and the optimizer's `apply` divides
 the gradients back, skipping steps whose scaled gradients overflow.
 
-`auto` picks fp16 on GPUs of compute capability 7.0 or more (tensor cores) and
-fp32 everywhere else, CPUs included. bf16 is not picked on CPU: on the 2-core
-machine gancli is benchmarked on (AMD EPYC, AVX2, no avx512_bf16/amx_bf16), oneDNN
-emulates bf16 and the seed-classic and dcgan training steps ran 4-8x slower than
-in fp32 (benchmarks/bench_train.py --precision fp32,bf16).
+`auto` follows the hardware (`resolve`, which `gancli info` shows too): fp16 on GPUs
+of compute capability 7.0 or more (tensor cores), fp32 on older GPUs; without a GPU,
+bf16 on CPUs with native bfloat16 arithmetic (/proc/cpuinfo flags avx512_bf16 or
+amx_bf16: issue 15 measured bf16 ~1.4x faster than fp32 on a 2-core AMD EPYC with
+AVX512-BF16), else fp32: without them oneDNN emulates bf16, and the seed-classic
+and dcgan steps ran 8-14x slower than in fp32 on the AVX2 machine gancli is
+benchmarked on (benchmarks/bench_train.py --precision fp32,bf16).
+
+The weights and optimizer slots are float32 in every mode, so a checkpoint restores
+into any precision (`checkpoint.restore`): only fp16's loss-scale variables differ,
+and `switch_note` says what happened to them.
 """
 from __future__ import annotations
 
@@ -48,7 +54,7 @@ def _gpu_capabilities() -> list[tuple[int, int]]:
 
 
 def resolve(setting: str) -> tuple[str, str]:
-    """--precision SETTING -> (fp32 | bf16 | fp16, why, for the log)."""
+    """--precision SETTING -> (fp32 | bf16 | fp16, why, for the log and config.yaml)."""
     if setting not in PRECISIONS:
         raise ValueError(f"unknown precision {setting!r}")
     if setting != "auto":
@@ -57,19 +63,27 @@ def resolve(setting: str) -> tuple[str, str]:
     if caps:
         shown = ", ".join(f"{a}.{b}" for a, b in caps)
         if min(caps) >= (7, 0):
-            return "fp16", f"auto: GPU compute capability {shown} >= 7.0"
-        return "fp32", f"auto: GPU compute capability {shown} < 7.0"
+            return "fp16", f"auto: GPU compute capability {shown} >= 7.0 (tensor cores)"
+        return "fp32", f"auto: GPU compute capability {shown} < 7.0 (no tensor cores)"
     native = sorted(set(BF16_CPU_FLAGS) & cpu_flags())
-    has = f"CPU reports {', '.join(native)}" if native else \
-        "CPU without avx512_bf16/amx_bf16"
-    return "fp32", (f"auto: {has}; bf16 measured slower than fp32 on CPU for these "
-                    "models, so auto keeps fp32 there (try --precision bf16 on CPUs with AMX)")
+    if native:
+        return "bf16", f"auto: no GPU; the CPU computes bfloat16 natively ({', '.join(native)})"
+    return "fp32", ("auto: no GPU, and the CPU lacks avx512_bf16/amx_bf16 (bf16 would be "
+                    "emulated, several times slower)")
 
 
-def describe(setting: str, resolved: str) -> str:
-    """The log line: 'precision fp32 (auto: ...)'."""
-    why = resolve(setting)[1] if setting == "auto" else "as set"
-    return f"precision {resolved} ({why})"
+def switch_note(saved: str | None, now: str) -> str:
+    """What a resume did to a checkpoint saved in precision SAVED (None: not recorded)
+    when the run continues in NOW; "" when nothing changed."""
+    if saved is None or saved == now:
+        return ""
+    if now == "fp16":
+        return (f"{saved} checkpoint restored into fp16: float32 weights and optimizer state "
+                "as saved, the loss scale starts fresh")
+    if saved == "fp16":
+        return (f"fp16 checkpoint restored into {now}: float32 weights and optimizer state as "
+                "saved, its loss scale dropped")
+    return f"{saved} checkpoint restored into {now}: the same float32 weights and optimizer state"
 
 
 @contextlib.contextmanager

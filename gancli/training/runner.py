@@ -88,12 +88,14 @@ class StopSignals:
 
 def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | None = None,
         resume: bool = False, quiet: bool = False, sidecar: dict | None = None,
-        command: str = "train-dist", evaluator: Evaluator | None = None) -> dict:
+        command: str = "train-dist", evaluator: Evaluator | None = None,
+        precision_why: str = "as set") -> dict:
     """Train to `steps` (default cfg.steps; math.inf: until the time limit) or the time
     limit; return the last metrics row.
 
     With an `evaluator`, every cfg.eval_every steps (and at the end) its metrics join
-    the row and the best generator so far is saved in OUT/best/.
+    the row and the best generator so far is saved in OUT/best/. `precision_why`: why
+    the models have their precision (commands/_run.settle_precision), for the log.
 
     Raises DivergenceError on a non-finite loss and Interrupted after SIGINT/SIGTERM,
     both after the state on disk is consistent.
@@ -108,7 +110,7 @@ def fit(trainer: GANTrainer, cfg, out: str, reporter: Reporter, *, steps: int | 
         run.log(line)
         with open(marker, encoding="utf-8") as fh:  # and a comment at the end of config.yaml
             rundir.write_text(marker, fh.read() + f"# {line}\n")
-    run.log(precision.describe(getattr(cfg, "precision", "fp32"), trainer.precision))
+    run.log(f"precision {trainer.precision} ({precision_why})")
     if resume:
         run.restore()
     run.board = _board(cfg, out, run.step)
@@ -165,7 +167,9 @@ class _Run:
         self.step = int(self.trainer.step.numpy())
         if self.best is not None and self.best["step"] > self.step:
             self.best = None  # saved after the checkpoint, by training that is now undone
-        self.log(f"resumed from {os.path.relpath(path, self.out)} at step {self.step}")
+        note = precision.switch_note(meta.get("precision"), self.trainer.precision)
+        self.log(f"resumed from {os.path.relpath(path, self.out)} at step {self.step}"
+                 + (f"; {note}" if note else ""))
 
     def save_checkpoint(self):
         try:
