@@ -25,12 +25,15 @@ def run(opt, steps=5, seed=0, jit=False):
 
 @pytest.mark.parametrize("kw", [dict(momentum=0.9, nesterov=True), dict(momentum=0.9),
                                 dict(momentum=0.0)])
-def test_fused_sgd_is_bit_identical_to_keras_sgd(kw):
+def test_fused_sgd_matches_keras_sgd(kw):
+    # the same arithmetic in another kernel: bit-identical on the AVX2 machine this was
+    # written on, but a CPU whose kernel fuses a multiply-add may round differently, so
+    # the check is a few float32 ulps, not bits
     want = run(keras.optimizers.SGD(1e-2, **kw))
     got = run(FusedSGD(1e-2, **kw))
     assert len(got) == len(want)
     for a, b in zip(got, want):
-        assert a.tobytes() == b.tobytes()
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("jit", [False, True])
