@@ -60,3 +60,16 @@ def test_config_error_answers_without_tensorflow(tmp_path):
     assert len(r.stderr.splitlines()) == 1, r.stderr
     assert r.stderr.startswith("gancli train-mnist: error:") and "batch_size" in r.stderr
     assert not os.path.exists(tmp_path / "runs")  # no run folder either
+
+
+def test_train_images_is_train_mnist(capsys):
+    for name in ("train-mnist", "train-images"):
+        with pytest.raises(SystemExit) as e:
+            cli.main([name, "--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert "--image_size" in out and "--dataset" in out
+    code = cli.main(["train-images", "--batch_size", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("gancli train-images: error:") and "batch_size" in err[0]

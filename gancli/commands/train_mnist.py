@@ -13,12 +13,15 @@ from gancli.errors import ConfigError
 from gancli.presets import DEFAULT_PRESET, PRESETS
 
 NAME = "train-mnist"
+ALIAS = "train-images"  # the same command, by what it trains on: any images
 
 
 def add_parser(sub) -> None:
     presets, default = PRESETS[NAME], DEFAULT_PRESET[NAME]
-    p = sub.add_parser(NAME, help="train a convolutional GAN on MNIST-like images",
-                       description="Train a convolutional GAN on MNIST, Fashion-MNIST or a "
+    p = sub.add_parser(NAME, aliases=[ALIAS],
+                       help="train a convolutional GAN on images",
+                       description="Train a convolutional GAN on MNIST, Fashion-MNIST, "
+                       "CIFAR-10 or a "
                        f"folder of your images. Presets: {', '.join(presets)}; the default, "
                        f"{default!r}, gives the best samples per minute. Writes config.yaml, "
                        "metrics.csv, samples/step_NNNNNN.png grids from one fixed noise "
