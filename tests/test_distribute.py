@@ -282,7 +282,7 @@ def test_gpu_defaults_mirrored_train_checkpoint_resume_export(runs, prec):
     assert [r["step"] for r in rows] == ["2", "4"]
     assert all(math.isfinite(float(r[k])) for r in rows for k in ("d_loss", "g_loss"))
     cfg = (out / "config.yaml").read_text(encoding="utf-8")
-    assert f"\nprecision: {prec}\n" in cfg and "\nconditional: true\n" in cfg
+    assert f"\nprecision: {prec}\n" in cfg and "\nconditional: projection\n" in cfg
     assert "\nema: 0.999\n" in cfg and "\nreuse_fake: true\n" in cfg
     for step in (2, 4):
         with np.load(out / "checkpoints" / f"ckpt-{step:08d}.npz") as z:
