@@ -23,8 +23,7 @@ class ImageSource:
         self.y = tf.constant(data.labels, tf.int32) if self.num_classes else None
         self.class_cdf = None  # G's labels: the training labels' class frequencies
         if self.num_classes:
-            counts = np.bincount(data.labels, minlength=self.num_classes)
-            self.class_cdf = tuple(float(c) for c in np.cumsum(counts) / counts.sum())
+            self.class_cdf = tuple(float(c) for c in np.cumsum(data.class_frequencies()))
         self.perm = tf.Variable(tf.range(self.n, dtype=tf.int32), trainable=False, name="perm")
         self.cursor = tf.Variable(self.n, trainable=False, name="cursor")  # shuffle first
         self.variables = [self.perm, self.cursor]

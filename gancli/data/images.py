@@ -50,9 +50,14 @@ class ImageData:
         names = self.class_names or CLASS_NAMES.get(dataset)
         if names is None or len(names) != self.num_classes:
             names = [str(i) for i in range(self.num_classes)]
-        counts = np.bincount(self.labels, minlength=self.num_classes)[: self.num_classes]
         return {"class_names": list(names),
-                "class_frequencies": (counts / counts.sum()).tolist()}
+                "class_frequencies": self.class_frequencies().tolist()}
+
+    def class_frequencies(self) -> np.ndarray:
+        """The fraction of the images in each of the num_classes classes (sums to 1);
+        what generator.json stores and G's training labels are drawn with."""
+        counts = np.bincount(self.labels, minlength=self.num_classes)[: self.num_classes]
+        return counts / counts.sum()
 
 
 def load_images(dataset: str = "mnist", data: str | None = None, n_train: int = 0,
