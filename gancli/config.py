@@ -265,9 +265,15 @@ class ImageConfig(TrainConfig):
                            "generate --label K`): projection = label embedding in G, "
                            "projection D (Miyato & Koyama 2018); acgan = label embedding in "
                            "G, D sees the image alone and also classifies it (auxiliary class "
-                           "head, Odena et al. 2017); none = unconditional. --conditional "
-                           "alone is projection, --no-conditional is none",
+                           "head, Odena et al. 2017); none = the labels are not used (then "
+                           "--clusters decides). --conditional alone is projection, "
+                           "--no-conditional is none",
                            choices=CONDITIONALS, from_bool=("none", "projection"))
+    clusters: int = opt(0, "training without labels (data without them, or --conditional "
+                        "none): G and D are conditioned (projection) on this many k-means "
+                        "clusters of the training images instead, and generate / eval draw "
+                        "clusters with their frequencies (Self-Conditioned GAN, Liu et al. "
+                        "2020); 0: a plain unconditional pair", minimum=0)
     class_weight: float = opt(1.0, "acgan: weight of the auxiliary class cross-entropy in "
                               "both losses (D: on real and fake images, G: on its fakes)",
                               minimum=0)
@@ -288,6 +294,14 @@ class ImageConfig(TrainConfig):
     grid_size: int = opt(64, "images in the fixed-noise sample grid", minimum=1)
     eval_samples: int = opt(5000, "generated images per --eval_every evaluation",
                             minimum=100)
+
+    @property
+    def conditioning(self) -> str:
+        """How G and D are conditioned: on the data's classes as `conditional` says, or,
+        when that is none and `clusters` is set, on k-means clusters by projection."""
+        if self.conditional == "none" and self.clusters:
+            return "projection"
+        return self.conditional
 
     def validate(self) -> None:
         super().validate()
@@ -486,12 +500,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def resolve(cls: type, presets: Mapping[str, dict], default_preset: str, *,
             preset: str | None = None, config_path: str | None = None,
-            overrides: Mapping[str, Any] | None = None) -> Any:
-    """Defaults < preset < config file < overrides -> validated frozen config."""
+            overrides: Mapping[str, Any] | None = None,
+            dataset_presets: Mapping[str, str] | None = None) -> Any:
+    """Defaults < preset < config file < overrides -> validated frozen config. Without a
+    preset named, dataset_presets[dataset] (the dataset the file or overrides give) is
+    the default, else default_preset."""
     file_values: dict[str, Any] = {}
     if config_path:
         file_values = load_yaml(config_path)
-    name = preset or file_values.get("preset") or default_preset
+    dataset = (overrides or {}).get("dataset", file_values.get("dataset"))
+    name = (preset or file_values.get("preset")
+            or (dataset_presets or {}).get(dataset) or default_preset)
     if name not in presets:
         raise unknown_key(name, presets, "preset", list_valid=True)
     values = dict(presets[name])

@@ -252,7 +252,7 @@ def test_acgan_without_labels_is_an_error(tmp_path, capsys):
             folder / f"img{i}.png")
     out = tmp_path / "run"
     code, err = main(["train-mnist", "--dataset", "folder", "--data", folder,
-                      "--conditional", "acgan", "--out", out], capsys)
+                      "--conditional", "acgan", "--image_size", "16", "--out", out], capsys)
     assert_one_line_error(code, err, "--conditional acgan needs labels", prefix=PREFIX)
     assert not out.exists()
 

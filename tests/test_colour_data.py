@@ -133,9 +133,12 @@ def test_one_class_folder_trains_unconditionally(tmp_path, capsys):
         rgba_icon(str(tmp_path / "only" / f"{i}.png"))
     code, err = main(["train-mnist", "--dataset", "folder", "--data", tmp_path, "--out",
                       tmp_path / "run", "--steps", "1", "--batch_size", "8", "--quiet",
-                      "--image_size", "8", "--latent_dim", "8", "--grid_size", "4"], capsys)
+                      "--image_size", "16", "--latent_dim", "8", "--grid_size", "4",
+                      "--clusters", "0"], capsys)
     assert code == 0, err
-    assert "no labels" in err
+    assert "no labels: training dcgan-deep unconditional" in err
+    text = (tmp_path / "run" / "config.yaml").read_text()
+    assert "preset: folder" in text and "conditional: none" in text  # the folder default
 
 
 # ------------------------------------------------------------------ CIFAR-10

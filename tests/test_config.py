@@ -357,6 +357,28 @@ def test_repo_config_file_is_its_preset(command, name):
     assert from_file.preset == name
 
 
+def test_the_dataset_picks_the_default_preset_unless_one_is_named(tmp_path):
+    from gancli.config import ImageConfig
+    from gancli.presets import DATASET_PRESET
+
+    presets, by_data = PRESETS["train-mnist"], DATASET_PRESET["train-mnist"]
+
+    def preset(**kw):
+        return config.resolve(ImageConfig, presets, "cdcgan", dataset_presets=by_data,
+                              **kw).preset
+
+    assert preset() == preset(overrides={"dataset": "mnist"}) == "cdcgan"
+    assert preset(overrides={"dataset": "folder", "data": "x"}) == "folder"
+    assert preset(overrides={"dataset": "cifar10"}) == "folder"
+    assert preset(preset="cdcgan", overrides={"dataset": "cifar10"}) == "cdcgan"
+    path = tmp_path / "c.yaml"
+    path.write_text("dataset: cifar10\n")
+    assert preset(config_path=str(path)) == "folder"
+    assert preset(config_path=str(path), overrides={"dataset": "mnist"}) == "cdcgan"
+    path.write_text("preset: lsgan\ndataset: cifar10\n")
+    assert preset(config_path=str(path)) == "lsgan"
+
+
 def test_config_flag_takes_a_repo_config_file(tmp_path, capsys):
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     code, err = main(["train-dist", "--config", str(REPO / "configs" / "mixture.yaml"),

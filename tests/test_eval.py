@@ -200,6 +200,21 @@ def test_eval_generator_file_and_run_values(trained, capsys, monkeypatch, tmp_pa
     assert report["n_generated"] == 200 and report["generator"].endswith("generator.keras")
     assert report["dataset"] == f"npz:{data}"
 
+    # --blurred: the run's real training images down-and-up resized, scored beside
+    # (never over) the run's eval.json; more blur reads worse
+    blurred = {}
+    for f in (4, 2):
+        code, out, err = run_cli(["eval", run, "--blurred", f, "--n", 500], capsys)
+        assert code == 0, err
+        assert f"training images resized down {f}x and back up" in out
+        blurred[f] = json.loads((run / f"eval-blurred{f}.json").read_text())
+        assert blurred[f]["blurred"] == f and blurred[f]["n_generated"] == 500
+        assert blurred[f]["generator"] is None
+    assert json.loads((run / "eval.json").read_text()) == report
+    fd = {f: b["metrics"]["frechet_distance"] for f, b in blurred.items()}
+    assert fd[4] > fd[2] > blurred[2]["reference"]["frechet_distance"]
+    assert blurred[4]["metrics"]["swd"] > blurred[2]["metrics"]["swd"]
+
     g1 = dist_models.build_generator("mlp", 8, 50, (16,), ("relu",), scale=(0.0, 5.0))
     g1.save(tmp_path / "v.h5")
     (tmp_path / "v.json").write_text(json.dumps({
@@ -232,6 +247,8 @@ def test_eval_errors_are_one_line(capsys, tmp_path):
     np.savez(tmp_path / "range.npz", images=np.full((20, 28, 28), 3.0))
     assert "[-1, 1]" in fails("--samples", tmp_path / "range.npz")
     assert "exactly one" in fails("--samples", tmp_path / "bad.npz", tmp_path / "g.keras")
+    assert "factor of 2 or more" in fails("--blurred", "1")
+    assert "no --samples" in fails("--blurred", "2", "--samples", tmp_path / "bad.npz")
 
 
 # ---------------------------------------------------------------------------- --eval_every

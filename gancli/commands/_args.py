@@ -6,6 +6,7 @@ import argparse
 import typing
 
 from gancli import config
+from gancli.presets import DATASET_PRESET
 from gancli.tfenv import GPU_MEMORY
 
 _CLI_ONLY = ("config", "preset", "out", "resume", "overwrite", "quiet", "gpu_memory", "func",
@@ -63,9 +64,14 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, defaults: dict,
 def add_run_flags(parser: argparse.ArgumentParser, command: str, presets: dict,
                   default_preset: str) -> None:
     g = parser.add_argument_group("run")
+    by_preset: dict[str, list[str]] = {}
+    for dataset, name in DATASET_PRESET.get(command, {}).items():
+        by_preset.setdefault(name, []).append(dataset)
+    by_data = ", ".join(f"{name} for --dataset {' or '.join(sets)}"
+                        for name, sets in by_preset.items())
     g.add_argument("--preset", choices=sorted(presets), metavar="NAME", default=None,
                    help=f"start from a named preset: {', '.join(sorted(presets))} "
-                        f"(default: {default_preset})")
+                        f"(default: {default_preset}{'; ' + by_data if by_data else ''})")
     g.add_argument("--config", metavar="FILE", default=None,
                    help="start from a YAML config (e.g. configs/NAME.yaml or a run's "
                         "config.yaml); flags override it")

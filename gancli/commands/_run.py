@@ -14,7 +14,7 @@ import time
 from gancli import cluster, config, rundir
 from gancli.commands import _args
 from gancli.errors import ConfigError
-from gancli.presets import DEFAULT_PRESET, PRESETS
+from gancli.presets import DATASET_PRESET, DEFAULT_PRESET, PRESETS
 
 
 @dataclasses.dataclass
@@ -46,7 +46,8 @@ def resolve(args: argparse.Namespace, command: str, cls: type) -> tuple[object, 
         out = args.out or os.path.join("runs", f"{command}-{time.strftime('%Y%m%d-%H%M%S')}")
         path, preset = args.config, args.preset
     cfg = config.resolve(cls, presets, default, preset=preset, config_path=path,
-                         overrides=_args.overrides(args))
+                         overrides=_args.overrides(args),
+                         dataset_presets=DATASET_PRESET.get(command))
     if cfg.seed is None:
         cfg = dataclasses.replace(cfg, seed=secrets.randbelow(2**31))
     return cfg, out

@@ -53,6 +53,12 @@ def add_parser(sub) -> None:
     p.add_argument("--samples", metavar="FILE.npz", default=None,
                    help="evaluate saved samples instead: 'images' (N, H, W[, C]) uint8 0-255 "
                         "or float in [-1, 1], or 'values' (1-D)")
+    p.add_argument("--blurred", type=int, default=None, metavar="F",
+                   help="score real images instead of a generator: the GAN's training images "
+                        "(not the held-out ones) resized down by F and back up, i.e. what "
+                        "slightly blurry real pictures score, a reference for a generator's "
+                        "numbers. Real data from the run folder given, else --dataset/--data/"
+                        "--image_size; writes eval-blurredF.json")
     p.add_argument("--dataset", choices=DATASETS, default=None,
                    help="real data to compare with (default: the run's, else mnist)")
     p.add_argument("--data", metavar="PATH", default=None,
@@ -77,7 +83,7 @@ def add_parser(sub) -> None:
     _args.add_label_flags(p)
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder for eval.json (default: the run folder, or the folder of the "
-                        "generator / samples file)")
+                        "generator / samples file; --blurred without a run: this folder)")
     p.add_argument("--classifier_epochs", "--classifier-epochs", type=int, default=None,
                    metavar="N", help="epochs when the classifier must be trained first "
                    "(default: as train-classifier)")
@@ -97,6 +103,7 @@ class _Source:
     info: object = None  # saved_models.GeneratorInfo once the model is loaded
     drawn: list | None = None  # conditional: the fraction of samples given each label
     labels: tuple = (None, None, "none")  # generation.labels_for's (label, probs, phrase)
+    blurred: int | None = None  # --blurred F: the real training images, down-and-up by F
 
     def load(self, label: str | None = None, mode: str = "data") -> None:
         """Load the generator and resolve --label / --labels against it."""
@@ -136,14 +143,29 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     given = [s for s in (args.generator, args.weights, args.samples) if s]
-    if len(given) != 1:
+    if args.blurred is not None:
+        if args.blurred < 2:
+            raise ConfigError(f"--blurred must be a factor of 2 or more, got {args.blurred}")
+        if args.samples or len(given) > 1 or args.label is not None or args.labels != "data":
+            raise ConfigError("--blurred scores real images: give a run folder for its data, "
+                              "or --dataset/--data, and no --samples or label flags")
+    elif len(given) != 1:
         raise ConfigError("give exactly one of: a generator file or run folder (positional "
                           "or --weights), or --samples FILE.npz")
     if args.n < 10:
         raise ConfigError(f"--n must be at least 10, got {args.n}")
     tfenv.set_gpu_memory(args.gpu_memory)  # applied as TensorFlow loads
     tfenv.import_quietly()  # TensorFlow loads only once the flags are good
-    if args.samples:
+    if args.blurred is not None:
+        src, kind, out = _Source(blurred=args.blurred), "images", args.out or os.getcwd()
+        if given:  # a run folder (or its generator file): its real data, no generator
+            path = os.path.abspath(saved_models.find_weights(given[0]))
+            folder = os.path.dirname(path)
+            src.meta = saved_models.read_sidecar(path) or {}
+            if os.path.isfile(os.path.join(folder, "config.yaml")):
+                src.run_dir = folder
+            out = args.out or folder
+    elif args.samples:
         if args.label is not None or args.labels != "data":
             raise ConfigError("--label / --labels choose a generator's class labels; "
                               "--samples are evaluated as they are")
@@ -167,15 +189,22 @@ def run(args: argparse.Namespace) -> int:
         report.update(labels=src.labels[2], label_fractions=src.drawn)
     report.update(metrics=metrics, reference=reference, seconds=round(time.time() - t0, 1),
                   gancli=__version__)
-    path = os.path.join(os.path.abspath(out), "eval.json")
+    name = "eval.json" if args.blurred is None else f"eval-blurred{args.blurred}.json"
+    path = os.path.join(os.path.abspath(out), name)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         rundir.write_text(path, json.dumps(report, indent=2) + "\n")
     except OSError as e:
         raise DataError(f"cannot write {path}: {e.strerror or e}") from None
     print(_table(rows, metrics, reference, header))
+    if src.blurred:
+        print(f"generated = {report['n_generated']} training images resized down "
+              f"{src.blurred}x and back up (a reference, not a generator)")
     if report.get("labels"):
         mix = "" if not src.drawn else f" ({_fmt(src.drawn)} %)"
+        if src.drawn and len(src.drawn) > 20:  # e.g. 100 clusters: their spread
+            mix = (f" ({len(src.drawn)} classes, {100 * min(src.drawn):.1f} to "
+                   f"{100 * max(src.drawn):.1f} % each)")
         print(f"labels given: {report['labels']}{mix}")
     print(f"eval.json: {path}")
     return 0
@@ -214,7 +243,16 @@ def _images(args, src: _Source, report: dict):
         raise DataError(_mismatch(tuple(want), split.test.shape[1:], real))
     evaluator = evaluation.ImageEvaluator(split, n_real=args.n, seed=args.seed,
                                           epochs=args.classifier_epochs)
-    images = src.get(args.n, args.seed)
+    if src.blurred:
+        import numpy as np
+
+        from gancli.evaluation.image_metrics import down_up
+
+        pick = np.random.default_rng(args.seed).permutation(len(split.gan_train))[:args.n]
+        images = down_up(split.gan_train[np.sort(pick)], src.blurred)
+        report.update(blurred=src.blurred)
+    else:
+        images = src.get(args.n, args.seed)
     metrics = evaluator.evaluate(images)
     reference = dict(evaluator.reference)
     if evaluator.real_hist is not None:

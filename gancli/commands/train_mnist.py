@@ -23,7 +23,9 @@ def add_parser(sub) -> None:
                        description="Train a convolutional GAN on MNIST, Fashion-MNIST, "
                        "CIFAR-10 or a "
                        f"folder of your images. Presets: {', '.join(presets)}; the default, "
-                       f"{default!r}, gives the best samples per minute. Writes config.yaml, "
+                       f"{default!r}, gives the best samples per minute on MNIST, and "
+                       "'folder' (configs/folder.yaml) on --dataset folder "
+                       "and cifar10. Writes config.yaml, "
                        "metrics.csv, samples/step_NNNNNN.png grids from one fixed noise "
                        "batch, samples/progress.gif, TensorBoard events under tb/, checkpoints/ "
                        "and generator.{h5,keras,json} to --out.")
@@ -36,7 +38,8 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
     """The training images, checked against the config -> (config, data, generator
     steps per epoch). A preset's `conditional` gives way on data without labels (the
     config that is written says conditional: none); an explicit --conditional
-    (projection or acgan) there is an error."""
+    (projection or acgan) there is an error. Unconditional with --clusters K: the
+    data's labels are K k-means clusters (gancli.data.clusters)."""
     from gancli.config import image_sides_error
     from gancli.data.images import load_images
     from gancli.errors import DataError
@@ -46,13 +49,24 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
     h, w = data.images.shape[1:3]
     if why := image_sides_error(h, w, cfg.model):
         raise DataError(f"images are {h}x{w}; {why}: pass --image_size to resize them")
-    if cfg.conditional != "none" and not data.num_classes:
+    unlabelled = cfg.conditional != "none" and not data.num_classes
+    if unlabelled:
         if asked_conditional:
             raise DataError(f"--conditional {cfg.conditional} needs labels, and {data.name} "
                             "has none")
-        print(f"gancli: note: {data.name} has no labels: training an unconditional "
-              f"{cfg.model} (conditional: none)", file=sys.stderr)
         cfg = dataclasses.replace(cfg, conditional="none")
+    if cfg.conditioning != cfg.conditional and len(data.images) < 2 * cfg.clusters:
+        raise DataError(f"--clusters {cfg.clusters} needs at least {2 * cfg.clusters} "
+                        f"images; {data.name} has {len(data.images)}")
+    if unlabelled:
+        how = (f"on {cfg.clusters} k-means clusters of the images (--clusters 0: none)"
+               if cfg.clusters else "unconditional")
+        print(f"gancli: note: {data.name} has no labels: training {cfg.model} {how}",
+              file=sys.stderr)
+    if cfg.conditioning != cfg.conditional:  # unconditional on clusters
+        from gancli.data import clusters
+
+        data = clusters.cluster(data, cfg.clusters)
     per_epoch = len(data.images) // (cfg.batch_size * cfg.n_critic)
     if per_epoch < 1:
         raise DataError(f"only {len(data.images)} images: fewer than one batch of "
@@ -83,7 +97,7 @@ def build_models(cfg: ImageConfig, shape: tuple[int, int, int], num_classes: int
 
     G = images.build_generator(cfg.model, cfg.latent_dim, shape, num_classes, cfg.width)
     D = images.build_discriminator(cfg.model, shape, num_classes, cfg.width,
-                                   cfg.spectral_norm, cfg.conditional)
+                                   cfg.spectral_norm, cfg.conditioning)
     if not speed_up:
         return G, D
     gpu = has_gpu()
@@ -113,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = distribute.make_strategy(cfg.strategy)  # before any other TensorFlow work
     seed_everything(cfg.seed, cfg.deterministic)
     cfg, why = _run.settle_precision(session)  # auto -> this machine's, in config.yaml
-    num_classes = data.num_classes if cfg.conditional != "none" else 0
+    num_classes = data.num_classes if cfg.conditioning != "none" else 0
     shape = tuple(int(d) for d in data.images.shape[1:])
     with distribute.scope(strategy), precision.policy(cfg.precision):
         G, D = build_models(cfg, shape, num_classes)

@@ -8,6 +8,7 @@ features or uint8 images as arrays.
 - precision_recall: Kynkäänniemi et al. 2019 (k-NN manifolds in feature space).
 - sliced_wasserstein: a label-free metric on Laplacian-pyramid patches (ProGAN-style).
 - nearest_distances / copy_stats: are samples copies of training images?
+- down_up: real images blurred by a down-and-up resize, a reference for the others.
 """
 from __future__ import annotations
 
@@ -197,6 +198,24 @@ def sliced_wasserstein(images_a: np.ndarray, images_b: np.ndarray, levels: int =
         # (n_proj, n) rows: sorting along the contiguous axis is twice as fast
         pa, pb = np.sort(proj @ da.T, axis=1), np.sort(proj @ db.T, axis=1)
         out.append(float(np.abs(pa - pb).mean() * 1e3))
+    return out
+
+
+# ---------------------------------------------------------------------------- references
+
+def down_up(images: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 (N, H, W, C) images resized down by `factor` (area average) and back up
+    (bilinear): the same pictures with detail finer than `factor` pixels gone, which is
+    what slightly blurry real images score."""
+    from PIL import Image
+
+    n, h, w, c = images.shape
+    small = (max(1, w // factor), max(1, h // factor))
+    out = np.empty_like(images)
+    for i, x in enumerate(images):
+        im = Image.fromarray(x[..., 0] if c == 1 else x)
+        up = np.asarray(im.resize(small, Image.BOX).resize((w, h), Image.BILINEAR))
+        out[i] = up.reshape(h, w, c)
     return out
 
 
