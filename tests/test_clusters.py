@@ -94,3 +94,16 @@ def test_more_clusters_than_images_allow_is_one_line(tmp_path, capsys):
     assert_one_line_error(code, err, "--clusters 8 needs at least 16 images",
                           prefix="gancli train-mnist: error:")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_presets_clusters_are_cut_to_fit_a_small_folder(tmp_path, capsys):
+    _folder(tmp_path / "data", [30, 30])  # the folder preset's 50 clusters: 60 // 20 = 3
+    run = tmp_path / "run"
+    code, err = main(["train-mnist", "--dataset", "folder", "--data", tmp_path / "data",
+                      "--out", run, "--steps", "1", "--batch_size", "8", "--width", "8",
+                      "--image_size", "16", "--latent_dim", "8", "--grid_size", "3",
+                      "--quiet"], capsys)
+    assert code == 0, err
+    assert "on 3 k-means clusters" in err and "the preset's 50 cut to fit 60 images" in err
+    assert "clusters: 3" in (run / "config.yaml").read_text()
+    assert json.loads((run / "generator.json").read_text())["num_classes"] == 3

@@ -394,14 +394,15 @@ def test_folder_mixed_sizes_skips_non_image_with_one_warning(tmp_path, capsys):
     code, err = main(["train-mnist", "--dataset", "folder", "--data", folder, "--image_size",
                       "28", "--channels", "1", "--out", out, "--batch_size", "4", "--steps",
                       "2", "--latent_dim", "16", "--grid_size", "16", "--sample_every", "2",
-                      "--quiet"], capsys)
+                      "--quiet", "--preset", "cdcgan"], capsys)
     assert code == 0, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 2, err
     assert "warning" in lines[0] and "notes.txt" in lines[0]
     # the default preset is conditional; images without labels train unconditionally
+    # (the preset's 100 k-means clusters are cut to 0 for 20 images: 1 per 20 images)
     assert "no labels" in lines[1] and "unconditional" in lines[1]
-    assert config(out)["conditional"] == "none"
+    assert config(out)["conditional"] == "none" and config(out)["clusters"] == 0
     meta = sidecar(out)
     assert meta["image_shape"] == [28, 28, 1] and meta["step"] == 2
     assert meta["num_classes"] == 0
@@ -409,7 +410,7 @@ def test_folder_mixed_sizes_skips_non_image_with_one_warning(tmp_path, capsys):
     # asked for explicitly, conditional training without labels is an error
     (folder / "notes.txt").unlink()
     code, err = main(["train-mnist", "--dataset", "folder", "--data", folder, "--image_size",
-                      "28", "--conditional", "--out", tmp_path / "cond"], capsys)
+                      "16", "--conditional", "--out", tmp_path / "cond"], capsys)
     assert_one_line_error(code, err, "--conditional projection needs labels",
                           prefix=PREFIX)
     assert not (tmp_path / "cond").exists()

@@ -34,13 +34,16 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _load_data(cfg: ImageConfig, asked_conditional: bool):
+def _load_data(cfg: ImageConfig, asked_conditional: bool, asked_clusters: bool = False):
     """The training images, checked against the config -> (config, data, generator
     steps per epoch). A preset's `conditional` gives way on data without labels (the
     config that is written says conditional: none); an explicit --conditional
     (projection or acgan) there is an error. Unconditional with --clusters K: the
-    data's labels are K k-means clusters (gancli.data.clusters)."""
+    data's labels are K k-means clusters (gancli.data.clusters); a preset's K is cut
+    to fit a small dataset (the config that is written says how many), a K typed on
+    the command line (or a resumed run's) is kept or refused."""
     from gancli.config import image_sides_error
+    from gancli.data import clusters
     from gancli.data.images import load_images
     from gancli.errors import DataError
 
@@ -55,17 +58,20 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool):
             raise DataError(f"--conditional {cfg.conditional} needs labels, and {data.name} "
                             "has none")
         cfg = dataclasses.replace(cfg, conditional="none")
-    if cfg.conditioning != cfg.conditional and len(data.images) < 2 * cfg.clusters:
-        raise DataError(f"--clusters {cfg.clusters} needs at least {2 * cfg.clusters} "
-                        f"images; {data.name} has {len(data.images)}")
-    if unlabelled:
+    n, cut = len(data.images), ""
+    if cfg.conditional == "none" and cfg.clusters:
+        if asked_clusters and n < 2 * cfg.clusters:
+            raise DataError(f"--clusters {cfg.clusters} needs at least {2 * cfg.clusters} "
+                            f"images; {data.name} has {n}")
+        if not asked_clusters and (k := clusters.count_for(cfg.clusters, n)) != cfg.clusters:
+            cut = f"; the preset's {cfg.clusters} cut to fit {n} images"
+            cfg = dataclasses.replace(cfg, clusters=k)
+    if unlabelled or cfg.conditioning != cfg.conditional or cut:
         how = (f"on {cfg.clusters} k-means clusters of the images (--clusters 0: none)"
                if cfg.clusters else "unconditional")
-        print(f"gancli: note: {data.name} has no labels: training {cfg.model} {how}",
-              file=sys.stderr)
+        labels = f"{data.name} has no labels: " if unlabelled else ""
+        print(f"gancli: note: {labels}training {cfg.model} {how}{cut}", file=sys.stderr)
     if cfg.conditioning != cfg.conditional:  # unconditional on clusters
-        from gancli.data import clusters
-
         data = clusters.cluster(data, cfg.clusters)
     per_epoch = len(data.images) // (cfg.batch_size * cfg.n_critic)
     if per_epoch < 1:
@@ -109,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     # flags are absent unless given
     asked = getattr(args, "conditional", "none") != "none"
     cfg, out = _run.resolve(args, NAME, ImageConfig)
-    cfg, data, per_epoch = _load_data(cfg, asked)
+    # --clusters typed, or a resumed run's own: kept as it is (else a preset's, cut to fit)
+    kept = hasattr(args, "clusters") or bool(args.resume)
+    cfg, data, per_epoch = _load_data(cfg, asked, kept)
     steps = run_length(cfg, per_epoch)
     if cfg.lr_decay and steps == math.inf:
         raise ConfigError("--lr_decay decays to 0 at the last step, and a run that --max_minutes "

@@ -19,8 +19,16 @@ import numpy as np
 
 from gancli.data.images import ImageData
 
+MIN_IMAGES = 20  # per cluster, when a preset's count is cut to fit a small dataset
 THUMB_SIDE = 16  # images are averaged down to at most this side before clustering
 PCA_DIMS = 32
+
+
+def count_for(k: int, n: int) -> int:
+    """A preset's k for n images: at most n // MIN_IMAGES clusters, and 0 (a plain
+    unconditional pair) when that leaves fewer than 2."""
+    k = min(k, n // MIN_IMAGES)
+    return k if k >= 2 else 0
 
 
 def _thumbnails(images: np.ndarray) -> np.ndarray:
