@@ -74,23 +74,25 @@ def test_unlabelled_folder_trains_on_clusters_and_generates_them(tmp_path, capsy
     assert code == 0, err
 
 
+def _train_small(capsys, root, *extra):
+    """One step of the folder default at 16 px on root/data -> (exit code, stderr)."""
+    return main(["train-mnist", "--dataset", "folder", "--data", root / "data", "--out",
+                 root / "run", "--steps", "1", "--batch_size", "8", "--width", "8",
+                 "--image_size", "16", "--latent_dim", "8", "--grid_size", "4", "--quiet",
+                 *extra], capsys)
+
+
 def test_clusters_zero_is_a_plain_unconditional_pair(tmp_path, capsys):
     _folder(tmp_path / "data", [10, 10])
-    run = tmp_path / "run"
-    code, err = main(["train-mnist", "--dataset", "folder", "--data", tmp_path / "data",
-                      "--out", run, "--clusters", "0", "--steps", "1", "--batch_size", "8",
-                      "--image_size", "16", "--latent_dim", "8", "--grid_size", "4",
-                      "--quiet"], capsys)
+    code, err = _train_small(capsys, tmp_path, "--clusters", "0")
     assert code == 0, err
     assert "training dcgan-deep unconditional" in err
-    assert json.loads((run / "generator.json").read_text())["num_classes"] == 0
+    assert json.loads((tmp_path / "run" / "generator.json").read_text())["num_classes"] == 0
 
 
 def test_more_clusters_than_images_allow_is_one_line(tmp_path, capsys):
     _folder(tmp_path / "data", [5, 5])
-    code, err = main(["train-mnist", "--dataset", "folder", "--data", tmp_path / "data",
-                      "--out", tmp_path / "run", "--clusters", "8", "--steps", "1",
-                      "--batch_size", "4", "--image_size", "16", "--quiet"], capsys)
+    code, err = _train_small(capsys, tmp_path, "--clusters", "8")
     assert_one_line_error(code, err, "--clusters 8 needs at least 16 images",
                           prefix="gancli train-mnist: error:")
     assert not (tmp_path / "run").exists()
@@ -98,12 +100,8 @@ def test_more_clusters_than_images_allow_is_one_line(tmp_path, capsys):
 
 def test_a_presets_clusters_are_cut_to_fit_a_small_folder(tmp_path, capsys):
     _folder(tmp_path / "data", [30, 30])  # the folder preset's 50 clusters: 60 // 20 = 3
-    run = tmp_path / "run"
-    code, err = main(["train-mnist", "--dataset", "folder", "--data", tmp_path / "data",
-                      "--out", run, "--steps", "1", "--batch_size", "8", "--width", "8",
-                      "--image_size", "16", "--latent_dim", "8", "--grid_size", "3",
-                      "--quiet"], capsys)
+    code, err = _train_small(capsys, tmp_path)
     assert code == 0, err
     assert "on 3 k-means clusters" in err and "the preset's 50 cut to fit 60 images" in err
-    assert "clusters: 3" in (run / "config.yaml").read_text()
-    assert json.loads((run / "generator.json").read_text())["num_classes"] == 3
+    assert "clusters: 3" in (tmp_path / "run" / "config.yaml").read_text()
+    assert json.loads((tmp_path / "run" / "generator.json").read_text())["num_classes"] == 3
