@@ -228,6 +228,8 @@ def test_eval_generator_file_and_run_values(trained, capsys, monkeypatch, tmp_pa
     assert report["kind"] == "values" and report["n_generated"] == 1000
     assert {"w1", "ks", "mean_error", "std_error", "mass_0", "mass_1"} <= set(report["metrics"])
     assert report["reference"]["w1"] < report["metrics"]["w1"]
+    code, _, err = run_cli(["eval", tmp_path / "v.h5", "--blurred", 2], capsys)
+    assert code == 2 and "1-D values" in err and err.count("\n") == 1
 
 
 @needs_fashion

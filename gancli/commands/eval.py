@@ -162,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
             path = os.path.abspath(saved_models.find_weights(given[0]))
             folder = os.path.dirname(path)
             src.meta = saved_models.read_sidecar(path) or {}
+            if src.meta.get("kind") == "values":
+                raise ConfigError("--blurred blurs real images; this generator makes 1-D values")
             if os.path.isfile(os.path.join(folder, "config.yaml")):
                 src.run_dir = folder
             out = args.out or folder
