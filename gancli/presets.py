@@ -106,12 +106,12 @@ TABLE: dict[str, dict[str, Preset]] = {
         "folder": _preset(
             "the default for --dataset folder and cifar10: your own colour pictures, often "
             "a few thousand, labelled or not. dcgan-deep (G from 4x4, D mirroring it, "
-            "widths by --image_size) with what the A/B on 3,781 emoji at 32 px chose "
-            "(README, 'Your own images').",
+            "widths by --image_size) on k-means clusters, with what the A/B on 3,781 emoji "
+            "at 32 px chose (README, 'Your own images').",
             model=("dcgan-deep", "grows with the resolution; the MNIST-sized dcgan does not"),
-            conditional=("projection", "class subfolders are labels, as cdcgan"),
-            clusters=(50, "folders without class subfolders: k-means clusters as labels (as "
-                      "cdcgan's 100 on MNIST; ~75 images each on 3,781 emoji)"),
+            clusters=(50, "G and D conditioned on k-means clusters, also where class "
+                      "subfolders exist (--conditional uses those): 20 min on 3,781 emoji, FD "
+                      "13.9 vs 63.5 conditioned on the 9 categories, which are no visual kinds"),
             noise=("uniform:-1,1", "as cdcgan"),
             **_DCGAN_ADAM,
             batch_size=(64, "as cdcgan"),

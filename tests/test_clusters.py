@@ -58,7 +58,7 @@ def test_unlabelled_folder_trains_on_clusters_and_generates_them(tmp_path, capsy
             "--latent_dim", "8", "--grid_size", "6", "--quiet"]  # the folder preset's model
     code, err = main(argv + ["--steps", "2"], capsys)
     assert code == 0, err
-    assert "no labels: training dcgan-deep on 3 k-means clusters" in err
+    assert "training dcgan-deep on 3 k-means clusters" in err
     meta = json.loads((run / "generator.json").read_text())
     assert meta["num_classes"] == 3 and meta["class_names"] == ["cluster0", "cluster1",
                                                                 "cluster2"]
@@ -86,7 +86,7 @@ def test_clusters_zero_is_a_plain_unconditional_pair(tmp_path, capsys):
     _folder(tmp_path / "data", [10, 10])
     code, err = _train_small(capsys, tmp_path, "--clusters", "0")
     assert code == 0, err
-    assert "training dcgan-deep unconditional" in err
+    assert "k-means" not in err
     assert json.loads((tmp_path / "run" / "generator.json").read_text())["num_classes"] == 0
 
 
@@ -105,3 +105,19 @@ def test_a_presets_clusters_are_cut_to_fit_a_small_folder(tmp_path, capsys):
     assert "on 3 k-means clusters" in err and "the preset's 50 cut to fit 60 images" in err
     assert "clusters: 3" in (tmp_path / "run" / "config.yaml").read_text()
     assert json.loads((tmp_path / "run" / "generator.json").read_text())["num_classes"] == 3
+
+
+def test_a_labelled_folder_trains_on_clusters_unless_asked_for_its_classes(tmp_path, capsys):
+    x, kinds = _blobs([30, 30])
+    for i, (img, k) in enumerate(zip(x, kinds)):
+        (tmp_path / "data" / f"kind{k}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "data" / f"kind{k}" / f"{i}.png")
+    code, err = _train_small(capsys, tmp_path)
+    assert code == 0, err
+    assert "on 3 k-means clusters of the images (--conditional: its 2 classes" in err
+    meta = json.loads((tmp_path / "run" / "generator.json").read_text())
+    assert meta["class_names"] == ["cluster0", "cluster1", "cluster2"]
+    code, err = _train_small(capsys, tmp_path, "--conditional", "--overwrite")
+    assert code == 0, err
+    meta = json.loads((tmp_path / "run" / "generator.json").read_text())
+    assert meta["class_names"] == ["kind0", "kind1"]

@@ -67,8 +67,9 @@ def _load_data(cfg: ImageConfig, asked_conditional: bool, asked_clusters: bool =
             cut = f"; the preset's {cfg.clusters} cut to fit {n} images"
             cfg = dataclasses.replace(cfg, clusters=k)
     if unlabelled or cfg.conditioning != cfg.conditional or cut:
-        how = (f"on {cfg.clusters} k-means clusters of the images (--clusters 0: none)"
-               if cfg.clusters else "unconditional")
+        classes = f"--conditional: its {data.num_classes} classes; " if data.num_classes else ""
+        how = (f"on {cfg.clusters} k-means clusters of the images ({classes}--clusters 0: "
+               "none)" if cfg.clusters else "unconditional")
         labels = f"{data.name} has no labels: " if unlabelled else ""
         print(f"gancli: note: {labels}training {cfg.model} {how}{cut}", file=sys.stderr)
     if cfg.conditioning != cfg.conditional:  # unconditional on clusters
