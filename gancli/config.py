@@ -501,10 +501,13 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def resolve(cls: type, presets: Mapping[str, dict], default_preset: str, *,
             preset: str | None = None, config_path: str | None = None,
             overrides: Mapping[str, Any] | None = None,
-            dataset_presets: Mapping[str, str] | None = None) -> Any:
+            dataset_presets: Mapping[str, str] | None = None,
+            run_config: bool = False) -> Any:
     """Defaults < preset < config file < overrides -> validated frozen config. Without a
     preset named, dataset_presets[dataset] (the dataset the file or overrides give) is
-    the default, else default_preset."""
+    the default, else default_preset. run_config: the file is a run's own config.yaml
+    (--resume), complete when written: a key added since takes the schema default,
+    which keeps the run's behaviour, not a preset's newer value."""
     file_values: dict[str, Any] = {}
     if config_path:
         file_values = load_yaml(config_path)
@@ -513,7 +516,7 @@ def resolve(cls: type, presets: Mapping[str, dict], default_preset: str, *,
             or (dataset_presets or {}).get(dataset) or default_preset)
     if name not in presets:
         raise unknown_key(name, presets, "preset", list_valid=True)
-    values = dict(presets[name])
+    values = {} if run_config else dict(presets[name])
     values.update(file_values)
     values.update(overrides or {})
     values["preset"] = name

@@ -379,6 +379,17 @@ def test_the_dataset_picks_the_default_preset_unless_one_is_named(tmp_path):
     assert preset(config_path=str(path)) == "lsgan"
 
 
+def test_a_resumed_run_config_without_a_newer_key_keeps_the_old_behaviour(tmp_path):
+    from gancli.config import ImageConfig
+
+    path = tmp_path / "config.yaml"  # a cdcgan run written before --clusters existed
+    path.write_text("preset: cdcgan\nconditional: none\nseed: 1\n")
+    kw = dict(config_path=str(path))
+    old = config.resolve(ImageConfig, PRESETS["train-mnist"], "cdcgan", run_config=True, **kw)
+    assert old.clusters == 0 and old.preset == "cdcgan"  # not the preset's newer 100
+    assert config.resolve(ImageConfig, PRESETS["train-mnist"], "cdcgan", **kw).clusters == 100
+
+
 def test_config_flag_takes_a_repo_config_file(tmp_path, capsys):
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     code, err = main(["train-dist", "--config", str(REPO / "configs" / "mixture.yaml"),

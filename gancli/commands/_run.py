@@ -47,7 +47,8 @@ def resolve(args: argparse.Namespace, command: str, cls: type) -> tuple[object, 
         path, preset = args.config, args.preset
     cfg = config.resolve(cls, presets, default, preset=preset, config_path=path,
                          overrides=_args.overrides(args),
-                         dataset_presets=DATASET_PRESET.get(command))
+                         dataset_presets=DATASET_PRESET.get(command),
+                         run_config=bool(args.resume))
     if cfg.seed is None:
         cfg = dataclasses.replace(cfg, seed=secrets.randbelow(2**31))
     return cfg, out
