@@ -139,7 +139,7 @@ class _Source:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gancli import __version__, rundir, saved_models
+    from gancli import __version__, rundir
 
     t0 = time.time()
     given = [s for s in (args.generator, args.weights, args.samples) if s]
@@ -159,13 +159,9 @@ def run(args: argparse.Namespace) -> int:
     if args.blurred is not None:
         src, kind, out = _Source(blurred=args.blurred), "images", args.out or os.getcwd()
         if given:  # a run folder (or its generator file): its real data, no generator
-            path = os.path.abspath(saved_models.find_weights(given[0]))
-            folder = os.path.dirname(path)
-            src.meta = saved_models.read_sidecar(path) or {}
+            _, folder, src.meta, src.run_dir = _locate(given[0])
             if src.meta.get("kind") == "values":
                 raise ConfigError("--blurred blurs real images; this generator makes 1-D values")
-            if os.path.isfile(os.path.join(folder, "config.yaml")):
-                src.run_dir = folder
             out = args.out or folder
     elif args.samples:
         if args.label is not None or args.labels != "data":
@@ -175,11 +171,8 @@ def run(args: argparse.Namespace) -> int:
         src = _Source(samples=samples)
         out = args.out or os.path.dirname(os.path.abspath(args.samples))
     else:
-        path = os.path.abspath(saved_models.find_weights(given[0]))
-        folder = os.path.dirname(path)
-        src = _Source(path=path, meta=saved_models.read_sidecar(path) or {},
-                      run_dir=folder if os.path.isfile(os.path.join(folder, "config.yaml"))
-                      else None)
+        path, folder, meta, run_dir = _locate(given[0])
+        src = _Source(path=path, meta=meta, run_dir=run_dir)
         src.load(args.label, args.labels)  # the label flags are checked before any data
         kind = src.info.kind
         out = args.out or src.run_dir or folder
@@ -210,6 +203,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"labels given: {report['labels']}{mix}")
     print(f"eval.json: {path}")
     return 0
+
+
+def _locate(given: str) -> tuple:
+    """A generator file or run folder -> (the generator's path, its folder, its
+    generator.json or {}, the folder if it is a run folder (has config.yaml) else None)."""
+    from gancli import saved_models
+
+    path = os.path.abspath(saved_models.find_weights(given))
+    folder = os.path.dirname(path)
+    run_dir = folder if os.path.isfile(os.path.join(folder, "config.yaml")) else None
+    return path, folder, saved_models.read_sidecar(path) or {}, run_dir
 
 
 def _values(args, src: _Source, report: dict):
